@@ -11,7 +11,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.sha256
-JB_STRICT := -W -n --keep-going
+# --all: re-read (so re-execute) every page, since a change in sphericalae/ alone would not
+# make Sphinx consider a page outdated.
+JB_STRICT := --all -W -n --keep-going
 # A non-interactive MPLBACKEND (Agg) would strip every figure from the executed pages.
 unexport MPLBACKEND
 
