@@ -1,0 +1,123 @@
+"""sphericalae.bessel against 50-digit reference values (tests/make_vmf_fixture.py), its gradients
+against finite differences and the analytic dKL/dk, and its behaviour at the edges."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from sphericalae.bessel import bessel_ratio, log_bessel_iv, log_hyp0f1_normalizer, vmf_kl_to_uniform
+
+ROWS = json.loads((Path(__file__).parent / "fixtures" / "vmf_reference.json").read_text())["rows"]
+DIMS = sorted({r["m"] for r in ROWS})
+KAPPAS = sorted({r["k"] for r in ROWS})
+
+
+def test_fixture_covers_the_required_grid():
+    assert len(DIMS) >= 6 and min(DIMS) <= 3 and max(DIMS) >= 1024
+    assert len(KAPPAS) >= 6 and min(KAPPAS) <= 1e-2 and max(KAPPAS) >= 1e5
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_kl_relative_error_on_grid(dtype):
+    worst = 0.0
+    for r in ROWS:
+        kl = float(vmf_kl_to_uniform(r["m"], torch.tensor(r["k"], dtype=dtype)))
+        worst = max(worst, abs(kl - r["kl"]) / r["kl"])
+    assert worst <= 1e-4, worst
+    if dtype == torch.float64:
+        assert worst <= 1e-6, worst  # the float64 path is far better than the target
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_ratio_and_log_iv_on_grid(dtype):
+    for r in ROWS:
+        k = torch.tensor(r["k"], dtype=dtype)
+        a = float(bessel_ratio(r["m"] / 2 - 1, k))
+        assert abs(a - r["ratio"]) <= 1e-6 * r["ratio"] + 1e-12, r
+        lv = float(log_bessel_iv(r["m"] / 2 - 1, k))
+        assert abs(lv - r["log_iv"]) <= 1e-6 * max(1.0, abs(r["log_iv"])), r
+
+
+def test_paper_reference_values_m512():
+    # REFERENCE.md s.2: high-precision KL values at m = 512
+    ref = {1: 0.0010, 10: 0.0976, 50: 2.407, 100: 9.252, 500: 119.93, 5000: 596.10}
+    for k, kl in ref.items():
+        got = float(vmf_kl_to_uniform(512, torch.tensor(float(k), dtype=torch.float64)))
+        decimals = len(str(kl).split(".")[1])
+        assert round(got, decimals) == kl
+
+
+def test_closed_forms_at_half_integer_order():
+    # v = 1/2 (m = 3): I_{1/2}(k) = sqrt(2 / (pi k)) sinh k and A_3(k) = coth k - 1/k
+    k = torch.tensor([0.01, 0.3, 1.0, 2.5, 30.0, 700.0], dtype=torch.float64)
+    log_iv = 0.5 * torch.log(2 / (math.pi * k)) + k + torch.log(-torch.expm1(-2 * k)) - math.log(2)
+    assert torch.allclose(log_bessel_iv(0.5, k), log_iv, rtol=1e-12, atol=1e-10)
+    assert torch.allclose(bessel_ratio(0.5, k), 1 / torch.tanh(k) - 1 / k, rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_no_nan_or_inf_forward_or_backward_on_grid(dtype):
+    k = torch.tensor(KAPPAS, dtype=dtype).repeat(len(DIMS), 1).requires_grad_()
+    total = 0
+    for i, m in enumerate(DIMS):
+        total = total + vmf_kl_to_uniform(m, k[i]).sum() + bessel_ratio(m / 2 - 1, k[i]).sum() \
+            + log_bessel_iv(m / 2 - 1, k[i]).sum()
+    total.backward()
+    assert torch.isfinite(total) and torch.isfinite(k.grad).all()
+
+
+@pytest.mark.parametrize("m", [3, 11, 512])
+def test_kl_gradient_matches_analytic_and_finite_differences(m):
+    k = torch.tensor([0.05, 0.9, 1.1, 7.0, 300.0], dtype=torch.float64, requires_grad=True)
+    kl = vmf_kl_to_uniform(m, k)
+    (grad,) = torch.autograd.grad(kl.sum(), k)
+    a = bessel_ratio(m / 2 - 1, k.detach())
+    analytic = k.detach() * (1 - a * a) - (m - 1) * a
+    assert torch.allclose(grad, analytic, rtol=1e-12)
+    h = 1e-3 * k.detach()  # large enough that the ~1e-11 truncation error of the KL does not dominate
+    fd = (vmf_kl_to_uniform(m, k.detach() + h) - vmf_kl_to_uniform(m, k.detach() - h)) / (2 * h)
+    assert torch.allclose(grad, fd, rtol=1e-5, atol=1e-12)
+    # far beyond m the derivative ~ (m-1)/(2k) is a cancelling difference (see sphericalae.bessel)
+    big = torch.tensor([2e4], dtype=torch.float64, requires_grad=True)
+    (g_big,) = torch.autograd.grad(vmf_kl_to_uniform(m, big).sum(), big)
+    assert abs(float(g_big) / ((m - 1) / (2 * 2e4)) - 1) < 0.05
+
+
+@pytest.mark.parametrize("fn", [log_bessel_iv, bessel_ratio, log_hyp0f1_normalizer])
+def test_gradients_of_the_bessel_functions(fn):
+    v = 4.5
+    k = torch.tensor([0.2, 0.99, 1.01, 3.0, 80.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: fn(v, x), (k,), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def test_methods_join_continuously_at_the_switch():
+    # the series (k <= 1) and the recurrence (k > 1) agree at the boundary
+    for m in [3, 64, 1024]:
+        below = vmf_kl_to_uniform(m, torch.tensor(1.0, dtype=torch.float64))
+        above = vmf_kl_to_uniform(m, torch.tensor(1.0 + 1e-12, dtype=torch.float64))
+        assert abs(float(above / below) - 1) < 1e-9
+
+
+def test_log_s_is_the_normalizer_without_its_power_law():
+    v, k = 7.0, torch.tensor([0.5, 3.0, 40.0], dtype=torch.float64)
+    expected = log_bessel_iv(v, k) + math.lgamma(v + 1) - v * torch.log(k / 2)
+    assert torch.allclose(log_hyp0f1_normalizer(v, k), expected, rtol=1e-12)
+
+
+def test_keeps_dtype_and_shape():
+    k = torch.rand(2, 3, dtype=torch.float32) * 10 + 0.1
+    out = vmf_kl_to_uniform(10, k)
+    assert out.dtype == torch.float32 and out.shape == (2, 3)
+
+
+@pytest.mark.parametrize("m", [1, 0, 2.5, True])
+def test_bad_dimension(m):
+    with pytest.raises(ValueError, match="m"):
+        vmf_kl_to_uniform(m, torch.tensor(1.0))
+
+
+def test_bad_order():
+    with pytest.raises(ValueError, match="order"):
+        log_bessel_iv(-1, torch.tensor(1.0))
