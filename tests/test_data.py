@@ -1,0 +1,71 @@
+"""sphericalae.data: the shipped datasets, image folders, and the errors."""
+import numpy as np
+import pytest
+import torch
+
+from sphericalae.data import arch_for, load
+
+
+def test_mnist_5k_split_is_seeded_and_disjoint():
+    train, test = load("mnist-5k", seed=3)
+    assert len(train) == 4500 and len(test) == 500
+    x, y = train.tensors
+    assert x.shape[1:] == (1, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert len(torch.unique(y)) == 10          # shuffled before the split: all classes in train
+    again, _ = load("mnist-5k", seed=3)
+    assert torch.equal(again.tensors[0], x)
+    other, _ = load("mnist-5k", seed=4)
+    assert not torch.equal(other.tensors[0], x)
+
+
+def test_lfw_faces_are_rgb_at_the_asked_size():
+    train, test = load("lfw-faces", image_size=64)
+    assert len(train) + len(test) == 100 and train[0][0].shape == (3, 64, 64)
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "sub").mkdir()
+    for i in range(6):
+        arr = (rng.random((40 + i, 50, 3)) * 255).astype(np.uint8)
+        Image.fromarray(arr).save(tmp_path / ("sub" if i % 2 else ".") / f"img{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    train, test = load(f"folder:{tmp_path}", image_size=32, holdout=0.34)
+    assert len(train) + len(test) == 6 and len(test) == 2
+    x, label = train[0]
+    assert x.shape == (3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1 and label == -1
+    assert arch_for(f"folder:{tmp_path}", 32) == "conv32"
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load(f"folder:{tmp_path / 'missing'}")
+    with pytest.raises(ValueError, match="holds 0 image"):
+        load(f"folder:{tmp_path}")
+    with pytest.raises(ValueError, match="needs a path"):
+        load("folder:")
+
+
+def test_unknown_dataset_names_the_valid_ones():
+    with pytest.raises(ValueError, match="valid datasets: mnist-5k, mnist, lfw-faces, folder:PATH"):
+        load("cifar10")
+
+
+def test_bad_image_size_and_holdout():
+    with pytest.raises(ValueError, match="image_size"):
+        load("lfw-faces", image_size=48)
+    with pytest.raises(ValueError, match="holdout"):
+        load("mnist-5k", holdout=1.5)
+
+
+def test_full_mnist_offline_says_so(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(RuntimeError, match="offline.*mnist-5k"):
+        load("mnist", root=tmp_path)
