@@ -132,10 +132,11 @@ class AEBottleneck(Bottleneck):
 
 
 class SAEBottleneck(AEBottleneck):
-    """Spherical constraint (eq. 10): z = spherize(centerize(W h)), on S^(d-2) in R^d. No KL."""
+    """Spherical constraint (eq. 10): z = spherize(centerize(W h)), on S^(d-2) in R^d. No KL.
+    The fast form of spherize is safe here: the codes are float32 (or bfloat16) linear outputs."""
 
     def encode(self, h):
-        return spherize(centerize(self.fc(h)))
+        return spherize(centerize(self.fc(h)), eps=1e-6, scale_safe=False)
 
 
 class VAEBottleneck(Bottleneck):

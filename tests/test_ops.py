@@ -239,3 +239,10 @@ def test_robust_sample_raises_when_prior_is_degenerate():
     # a tiny rate makes nearly every draw the zero vector: it must raise, not return zeros
     with pytest.raises(RuntimeError, match="constant vectors"):
         robust_sample("poisson", 5, 2, torch.Generator().manual_seed(0), rate=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_fast_spherize_agrees_on_ordinary_vectors(dtype):
+    z = torch.randn(50, 12, dtype=torch.float64).to(dtype) * 3
+    assert torch.allclose(spherize(z, scale_safe=False).double(), spherize(z).double(), atol=10 * ATOL[dtype])
+    assert torch.equal(spherize(torch.zeros(2, 4), scale_safe=False), torch.zeros(2, 4))   # still no NaN
