@@ -129,78 +129,39 @@ def _get(terms, v, k):
     return terms if terms is not None else _terms(v, k.detach().double())
 
 
-class _LogIv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, k, v, terms):
-        log_iv, _, ratio = _get(terms, v, k)
-        ctx.save_for_backward(k, ratio.to(k.dtype))
-        ctx.v = v
-        return log_iv.to(k.dtype)
+class _OfK(torch.autograd.Function):
+    """A function of k computed from one set of Bessel terms, with an analytic derivative in k
+    written in terms of k, A = I_{v+1}/I_v and v (so backward needs no further Bessel evaluation)."""
 
     @staticmethod
-    def backward(ctx, grad):
-        k, ratio = ctx.saved_tensors
-        return grad * (ratio + ctx.v / k), None, None
-
-
-class _Ratio(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, k, v, terms):
-        ratio = _get(terms, v, k)[2].to(k.dtype)
-        ctx.save_for_backward(k, ratio)
-        ctx.v = v
-        return ratio
+    def forward(ctx, k, v, terms, value, derivative):
+        terms = _get(terms, v, k)
+        ctx.save_for_backward(k, terms[2].to(k.dtype))
+        ctx.v, ctx.derivative = v, derivative
+        return value(terms, k.detach().double()).to(k.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         k, a = ctx.saved_tensors
-        return grad * (1 - a * a - (2 * ctx.v + 1) * a / k), None, None
-
-
-class _LogS(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, k, v, terms):
-        _, log_s, ratio = _get(terms, v, k)
-        ctx.save_for_backward(ratio.to(k.dtype))
-        return log_s.to(k.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (ratio,) = ctx.saved_tensors
-        return grad * ratio, None, None
-
-
-class _KL(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, k, v, terms):
-        _, log_s, a = _get(terms, v, k)
-        ctx.save_for_backward(k, a.to(k.dtype))
-        ctx.v = v
-        return (k.detach().double() * a - log_s).clamp_min(0).to(k.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        k, a = ctx.saved_tensors
-        # d/dk [k A - log S] = A + k A' - A = k (1 - A^2) - (2v + 1) A
-        return grad * (k * (1 - a * a) - (2 * ctx.v + 1) * a), None, None
+        return grad * ctx.derivative(k, a, ctx.v), None, None, None, None
 
 
 def log_bessel_iv(v, k, terms=None):
     """``log I_v(k)`` for order ``v >= 0`` (a number) and ``k > 0`` (a tensor); differentiable in k."""
     v, k = _check(v, k)
-    return _LogIv.apply(k, v, terms)
+    return _OfK.apply(k, v, terms, lambda t, kk: t[0], lambda kk, a, v: a + v / kk)
 
 
 def bessel_ratio(v, k, terms=None):
     """``I_{v+1}(k) / I_v(k)``; for v = m/2 - 1 it is the vMF mean resultant A_m(k) = E[mu . z]."""
     v, k = _check(v, k)
-    return _Ratio.apply(k, v, terms)
+    return _OfK.apply(k, v, terms, lambda t, kk: t[2], lambda kk, a, v: 1 - a * a - (2 * v + 1) * a / kk)
 
 
 def log_hyp0f1_normalizer(v, k, terms=None):
     """``log S_v(k) = log[Gamma(v+1) (k/2)^(-v) I_v(k)] = log 0F1(; v+1; k^2/4)``, >= 0, finite as k -> 0."""
     v, k = _check(v, k)
-    return _LogS.apply(k, v, terms)
+    return _OfK.apply(k, v, terms, lambda t, kk: t[1], lambda kk, a, v: a)
 
 
 def vmf_kl_to_uniform(m: int, k, terms=None):
@@ -210,4 +171,6 @@ def vmf_kl_to_uniform(m: int, k, terms=None):
     if isinstance(m, bool) or not isinstance(m, int) or m < 2:
         raise ValueError(f"m (ambient dimension) must be an integer >= 2, got {m!r}")
     v, k = _check(m / 2 - 1, k)
-    return _KL.apply(k, v, terms)
+    # d/dk [k A - log S] = A + k A' - A = k (1 - A^2) - (2v + 1) A
+    return _OfK.apply(k, v, terms, lambda t, kk: (kk * t[2] - t[1]).clamp_min(0),
+                      lambda kk, a, v: kk * (1 - a * a) - (2 * v + 1) * a)
