@@ -15,6 +15,29 @@ def test_plan_names_existing_pages_with_their_parameters():
             assert f"\n{key} =" in cell, f"{name}: parameter {key!r} is not in its parameters cell"
 
 
+def _toc_pages():
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [c["file"] for part in toc["parts"] for c in part["chapters"]]
+
+
+def test_every_parameters_cell_is_understood_by_papermill():
+    # papermill silently drops a parameter whose line it cannot parse (e.g. an '=' in a comment)
+    import re
+
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    for page in _toc_pages():
+        nb = jupytext.read(ROOT / f"{page}.md")
+        cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(cells) == 1, f"{page}: needs exactly one cell tagged parameters"
+        assigned = re.findall(r"^(\w+)\s*=", cells[0].source, flags=re.M)
+        parsed = [p.name for p in PythonTranslator.inspect(cells[0])]
+        assert assigned and parsed == assigned, f"{page}: papermill parses {parsed}, the cell sets {assigned}"
+
+
 def test_overrides_parse_values_as_yaml():
     assert parse_overrides(["device=cuda", "n=5000", "dims=[2, 10]"]) == {"device": "cuda", "n": 5000, "dims": [2, 10]}
     with pytest.raises(ValueError, match="KEY=VALUE"):
