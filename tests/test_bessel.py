@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,3 +122,16 @@ def test_bad_dimension(m):
 def test_bad_order():
     with pytest.raises(ValueError, match="order"):
         log_bessel_iv(-1, torch.tensor(1.0))
+
+
+def test_public_recipe_reproduces_the_documented_failure():
+    from sphericalae.bessel import kl_scipy_float32
+
+    k = np.logspace(-2, 4, 400)
+    at512 = kl_scipy_float32(512, k)
+    assert np.isnan(at512[k < 300]).all() and np.isfinite(at512[k > 320]).all()   # REFERENCE.md s.2
+    ours = vmf_kl_to_uniform(11, torch.tensor(k, dtype=torch.float64)).numpy()
+    at11 = kl_scipy_float32(11, k)
+    assert np.isfinite(at11).all()                                                # finite in low dimension,
+    assert np.allclose(at11[k >= 1], ours[k >= 1], rtol=1e-3)                     # right for k >= 1,
+    assert (np.abs(at11 - ours) / ours)[k < 0.1].max() > 0.1                      # cancels for small k
