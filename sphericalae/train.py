@@ -18,14 +18,13 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 CHECKPOINT = "checkpoint.pt"
 

@@ -2,7 +2,6 @@
 uniform distribution on the sphere; the Power Spherical glue."""
 import math
 
-import numpy as np
 import pytest
 import torch
 from scipy.integrate import quad
