@@ -10,7 +10,7 @@
   ``resume=True`` continues from it and gives the same final weights as an uninterrupted run.
   Checkpoints are untrusted input: they are loaded with ``weights_only=True``.
 * A NaN or infinite loss stops the run with ``FloatingPointError``; the last good checkpoint is
-  kept as it was.
+  kept as it was. Under DDP every process stops when any one of them sees it.
 * Multi-GPU (or multi-process CPU): under ``torchrun`` (or any initialized ``torch.distributed``
   process group) the model is wrapped in DistributedDataParallel and each process takes its share
   of every global batch; rank 0 writes checkpoints and shows progress.
@@ -148,7 +148,12 @@ def fit(model, train_set, heldout_set=None, *, epochs=10, batch_size=64, lr=1e-3
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 total, recon, kl = model.loss(x) if world == 1 else _ddp_loss(net, x)
                 loss = total.mean()
-            if not torch.isfinite(loss):
+            bad = not bool(torch.isfinite(loss))
+            if world > 1:  # every process stops together, or the others would wait forever
+                flag = torch.tensor([float(bad)], device=dev)
+                dist.all_reduce(flag)
+                bad = bool(flag.item() > 0)
+            if bad:
                 where = f" The last good checkpoint, {out / CHECKPOINT}, is kept." if out else ""
                 raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}; "
                                          f"stopping.{where} Try a lower learning rate.")

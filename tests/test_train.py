@@ -174,3 +174,32 @@ def test_cli_one_epoch_then_resume_then_sample(tmp_path):
 def test_cli_bad_options(args, msg, tmp_path):
     r = cli(*args, cwd=tmp_path)
     assert r.returncode != 0 and msg in r.stderr
+
+
+def _ddp_nan_worker(rank, world, init_file):
+    import datetime
+
+    import torch.distributed as dist
+
+    # a short timeout turns a regression (one process waiting for the other) into a failure, not a hang
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
+    try:
+        train, _ = load("mnist-5k")
+        model = build("sae", "mlp", 8)
+        if rank == 1:                       # only one process sees a NaN
+            real = model.reconstruction_loss
+            model.reconstruction_loss = lambda logits, x: real(logits, x) * float("nan")
+        try:
+            fit(model, Subset(train, range(128)), None, epochs=1, batch_size=64, device="cpu",
+                progress=False, log=quiet)
+        except FloatingPointError:
+            return
+        raise AssertionError(f"rank {rank} did not stop")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_nan_on_one_process_stops_all(tmp_path):
+    # would hang (and time out) if the healthy process waited for the stopped one
+    mp.spawn(_ddp_nan_worker, args=(2, str(tmp_path / "init")), nprocs=2, join=True)
