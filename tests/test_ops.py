@@ -246,3 +246,13 @@ def test_fast_spherize_agrees_on_ordinary_vectors(dtype):
     z = torch.randn(50, 12, dtype=torch.float64).to(dtype) * 3
     assert torch.allclose(spherize(z, scale_safe=False).double(), spherize(z).double(), atol=10 * ATOL[dtype])
     assert torch.equal(spherize(torch.zeros(2, 4), scale_safe=False), torch.zeros(2, 4))   # still no NaN
+
+
+def test_energy_distance_matches_its_definition():
+    from sphericalae.stats import energy_distance, pairwise_distances
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 4, generator=g, dtype=torch.float64), torch.randn(40, 4, generator=g, dtype=torch.float64) + 1
+    expected = 2 * pairwise_distances(x, y).mean() - pairwise_distances(x).mean() - pairwise_distances(y).mean()
+    assert energy_distance(x, y) == pytest.approx(float(expected), rel=1e-12)
+    assert energy_distance(x, y) > 0.1   # shifted by 1 in each coordinate: clearly apart
