@@ -4,6 +4,7 @@ nbval collects only .ipynb files; here each .md notebook of the table of content
 jupytext and handed to nbval's own collector, so `pytest --nbval-lax --nbval-current-env book/`
 executes every page cell by cell, hidden assertion cells included.
 """
+import functools
 import types
 from pathlib import Path
 from unittest import mock
@@ -13,6 +14,7 @@ import yaml
 ROOT = Path(__file__).parent
 
 
+@functools.lru_cache(maxsize=None)
 def _toc_files():
     """Paths (resolved) of the documents named in _toc.yml."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())

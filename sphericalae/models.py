@@ -29,7 +29,7 @@ from torch import nn
 from torch.distributions import kl_divergence
 
 from .distributions import HypersphericalUniform, VonMisesFisher, power_spherical
-from .ops import PRIORS, centerize, robust_sample, sample_prior, spherize
+from .ops import centerize, robust_sample, sample_prior, spherize
 
 KINDS = ("sae", "vae", "svae", "ps", "ae")
 ARCHS = {"mlp": (1, 28), "conv32": (3, 32), "conv64": (3, 64), "conv128": (3, 128)}
@@ -263,9 +263,10 @@ class AutoEncoder(nn.Module):
             per_pixel = (torch.sigmoid(logits) - x).abs()
         return per_pixel.flatten(1).sum(-1)
 
-    def loss(self, x):
-        """``(total, recon, kl)``, each per example; the training objective is ``total.mean()``."""
-        logits, _, kl = self(x)
+    def loss(self, x, forward=None):
+        """``(total, recon, kl)``, each per example; the training objective is ``total.mean()``.
+        ``forward``: the module to run instead of ``self`` (a DistributedDataParallel wrapper)."""
+        logits, _, kl = (forward or self)(x)
         recon = self.reconstruction_loss(logits, x)
         kl = kl.float()
         return recon + kl, recon, kl
@@ -287,4 +288,4 @@ def build(kind="sae", arch="mlp", latent_dim=10, recon="bce", beta=1.0) -> AutoE
     return AutoEncoder(kind, arch, latent_dim, recon, beta)
 
 
-__all__ = ["build", "AutoEncoder", "KINDS", "ARCHS", "RECON", "PRIORS"]
+__all__ = ["build", "AutoEncoder", "KINDS", "ARCHS", "RECON"]

@@ -33,7 +33,10 @@ def resolve_device(device="auto") -> torch.device:
     """``auto`` -> CUDA if available, else CPU; anything else is passed to torch.device."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device auto or cpu")
     return dev
@@ -146,7 +149,7 @@ def fit(model, train_set, heldout_set=None, *, epochs=10, batch_size=64, lr=1e-3
             mine = idx[rank * local:(rank + 1) * local] if world > 1 else idx
             x = _stack(train_set, mine).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                total, recon, kl = model.loss(x) if world == 1 else _ddp_loss(net, x)
+                total, recon, kl = model.loss(x, forward=net)   # through DDP when distributed
                 loss = total.mean()
             bad = not bool(torch.isfinite(loss))
             if world > 1:  # every process stops together, or the others would wait forever
@@ -187,10 +190,3 @@ def fit(model, train_set, heldout_set=None, *, epochs=10, batch_size=64, lr=1e-3
                 (out / "history.json").write_text(json.dumps(history, indent=1))
     return history
 
-
-def _ddp_loss(net, x):
-    """Forward through the DDP wrapper (so gradients are averaged across processes)."""
-    logits, _, kl = net(x)
-    recon = net.module.reconstruction_loss(logits, x)
-    kl = kl.float()
-    return recon + kl, recon, kl

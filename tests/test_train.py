@@ -61,9 +61,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(digits, tmp_path):
     calls = {"n": 0}
     real_loss = model.loss
 
-    def flaky(x):
+    def flaky(x, forward=None):
         calls["n"] += 1
-        total, recon, kl = real_loss(x)
+        total, recon, kl = real_loss(x, forward)
         if calls["n"] > len(train) // 64:      # every step of epoch 2 is NaN
             total = total * float("nan")
         return total, recon, kl
@@ -203,3 +203,10 @@ def _ddp_nan_worker(rank, world, init_file):
 def test_ddp_nan_on_one_process_stops_all(tmp_path):
     # would hang (and time out) if the healthy process waited for the stopped one
     mp.spawn(_ddp_nan_worker, args=(2, str(tmp_path / "init")), nprocs=2, join=True)
+
+
+@pytest.mark.parametrize("kw,msg", [({"epochs": 0}, "at least 1"), ({"batch_size": 0}, "at least 1"),
+                                    ({"device": "tpu"}, "unknown device 'tpu'.*auto, cpu, cuda")])
+def test_bad_fit_arguments(digits, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        fit(build("sae", "mlp", 8), digits[0], **{"epochs": 1, "progress": False, "log": quiet, **kw})
