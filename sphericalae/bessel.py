@@ -3,109 +3,208 @@
 The vMF on S^(m-1) in R^m with concentration k needs, for the order v = m/2 - 1:
 
 * ``log I_v(k)`` (its normalizer),
-* the mean resultant ``A_m(k) = I_{v+1}(k) / I_v(k) = E[mu . z]``,
+* the mean resultant ``A_m(k) = I_{v+1}(k) / I_v(k) = E[mu . z]``, its complement ``1 - A_m(k)``
+  and its derivative ``A_m'(k) = Var(mu . z)``,
 * ``log S_v(k)`` with ``S_v(k) = Gamma(v+1) (k/2)^(-v) I_v(k) = 0F1(; v+1; k^2/4) >= 1``, the
   normalizer without its power law. ``KL(vMF || uniform) = k A_m(k) - log S_v(k)`` exactly, which
   avoids the cancellation of the textbook form (two terms of size ~|log I_v| for a KL near 0).
 
 Everything runs on the input's device (no scipy, no trip to the CPU) in float64 internally and is
 cast back to the input's dtype: the float32 results are then exact to float32 rounding. The
-order v is a Python number (it is fixed by the dimension), k a tensor of any shape, k > 0.
+order v is a Python number (it is fixed by the dimension), k a tensor of any shape.
 
-Method. For k <= 1 the power series of 0F1 (12 terms, full precision). Otherwise the uniform
-asymptotic (Debye) expansion, DLMF 10.41.3 with u_1 .. u_5, at an order V >= 15 where its relative
-error is below about 1e-9, then the downward three-term recurrence ``I_{mu-1} = (2 mu / k) I_mu + I_{mu+1}``,
-run on ratios ``r_mu = I_{mu+1} / I_mu`` (``r_{mu-1} = 1 / (2 mu / k + r_mu)``): all terms are
-positive, so it is stable. Known limit: for k >> m the derivative dKL/dk ~ (m-1)/(2k) is a
-difference of O(m) terms, so its relative error grows like k^2 * 1e-16 (about 1e-3 at k = 2e4, m = 3);
-the KL itself stays within 1e-6. Gradients in k are analytic: ``d log I_v / dk = A + v / k``,
-``d log S_v / dk = A``, ``dA / dk = 1 - A^2 - (2v + 1) A / k``.
+Valid range: ``0 <= k <= K_MAX = 2^100 ~ 1.27e30`` for every m >= 2; a k outside it (negative, above 1e30,
+infinite) raises ValueError (NaN propagates as NaN). Inside it, against 50+-digit mpmath values
+(tests/fixtures/vmf_reference.json, m = 2 .. 1024, k = 1e-2 .. 1e30), the relative errors of the KL,
+A, 1 - A and dKL/dk are all below about 1e-11 (see the tests for the exact bounds).
+
+Method. For k <= max(1, sqrt(0.8 (v+1))) the power series of 0F1 (12 terms, full precision). Otherwise the uniform
+asymptotic (Debye) expansion, DLMF 10.41.3 with u_1 .. u_10 (generated exactly from the recursion
+DLMF 10.41.10), at an order ``top >= 15`` where its relative error is about 1e-16, then the downward
+three-term recurrence ``I_{mu-1} = (2 mu / k) I_mu + I_{mu+1}`` down to v. Large k needs care: there
+``A`` is 1 - O(m/k), ``A'`` is O(m/k^2) and ``log I_v`` is k + O(log k), so nothing is formed as a
+difference of O(1) or O(k) quantities:
+
+* at the top order the Debye forms of ``L = log(I_{top+1}/I_top)`` and of ``dL/dk`` are rewritten so
+  that they have no cancelling terms (``sqrt(a) - sqrt(b) = (a - b) / (sqrt(a) + sqrt(b))``,
+  ``asinh a - asinh b = asinh((a^2 - b^2) / (a sqrt(1 + b^2) + b sqrt(1 + a^2)))``, ...); then
+  ``r = I_{top+1}/I_top = exp(L)``, ``1 - r = -expm1(L)``, ``r' = r dL/dk``, and the exponentially
+  scaled ``log I_top(k) - k``;
+* the recurrence carries, with ``c = 2 mu / k`` and all terms positive (stable):
+  ``r_{mu-1} = 1 / (c + r_mu)``, ``1 - r_{mu-1} = (c - (1 - r_mu)) r_{mu-1}`` and
+  ``r'_{mu-1} = r_{mu-1}^2 (c / k - r'_mu)`` (the derivative of the first), so ``A' = r'_v`` never
+  comes from ``1 - A^2 - (m-1) A / k`` (whose leading terms cancel: 3% error at m = 3, k = 5e4);
+* ``KL = -k (1 - A) - (log I_v - k) + v log(k/2) - lgamma(v+1)``: every term is O(m log k).
+
+Gradients in k are analytic and come with the forward values: ``d log I_v / dk = A + v / k``,
+``d log S_v / dk = A``, ``dA / dk = A'``, ``dKL / dk = k A'``.
 """
 from __future__ import annotations
 
 import math
+from fractions import Fraction
+from typing import NamedTuple
 
 import torch
 
 __all__ = ["log_bessel_iv", "bessel_ratio", "log_hyp0f1_normalizer", "vmf_kl_to_uniform", "bessel_terms",
+           "BesselTerms", "K_MAX", "one_minus_bessel_ratio",
            "kl_scipy_float32"]
 
+K_MAX = 2.0 ** 100      # ~1.27e30, largest k accepted (exact in float16/32/64; mpmath-checked to 1e30)
 _DEBYE_ORDER = 15.0
-_SERIES_MAX_K = 1.0
+_DEBYE_TERMS = 10
 _SERIES_TERMS = 12
 
 
-def _debye_log_iv(nu: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """log I_nu(z) by the uniform asymptotic expansion with u_1 .. u_5 (DLMF 10.41.3, 10.41.10),
-    for orders nu >= _DEBYE_ORDER (a tensor broadcasting against z) and z > 0, float64."""
-    s = z / nu
-    root = torch.sqrt(1 + s * s)
-    t = 1 / root
-    eta = root + torch.log(s / (1 + root))
-    t2 = t * t
-    u1 = t * (3 - 5 * t2) / 24
-    u2 = t2 * (81 + t2 * (-462 + t2 * 385)) / 1152
-    u3 = t * t2 * (30375 + t2 * (-369603 + t2 * (765765 - t2 * 425425))) / 414720
-    u4 = t2 * t2 * (4465125 + t2 * (-94121676 + t2 * (349922430 + t2 * (-446185740 + t2 * 185910725)))) / 39813120
-    u5 = t * t2 * t2 * (1519035525 + t2 * (-49286948607 + t2 * (284499769554 + t2 * (-614135872350
-                        + t2 * (566098157625 - t2 * 188699385875))))) / 6688604160
-    series = 1 + (u1 + (u2 + (u3 + (u4 + u5 / nu) / nu) / nu) / nu) / nu
-    return nu * eta - 0.5 * torch.log(2 * math.pi * nu) - 0.5 * torch.log(root) + torch.log(series)
+def _series_max_k(v: float) -> float:
+    """The series (12 terms) is used for k up to here: k^2/4 <= 0.8 (v + 1) / 4 keeps its first omitted
+    term below 1e-17 of the sum; for large v it also avoids the recurrence's cancellation of
+    log I_v against lgamma(v+1) (terms of size ~v log v for a KL near 0)."""
+    return max(1.0, math.sqrt(0.8 * (v + 1)))
 
 
-def _series_log_s_and_ratio(v: float, k: torch.Tensor):
-    """(log S_v(k), I_{v+1}/I_v) from the 0F1 series; accurate for k <= 1."""
+def _debye_polynomials(n):
+    """Coefficients of P_j (j = 1..n) with u_j(t) = t^j P_j(t^2), from the exact recursion DLMF 10.41.10
+    ``u_{j+1}(t) = t^2 (1 - t^2) u_j'(t) / 2 + int_0^t (1 - 5 s^2) u_j(s) ds / 8``, u_0 = 1."""
+    u = [[Fraction(1)]]                              # coefficients of t^0, t^1, ...
+    for _ in range(n):
+        p = u[-1]
+        new = [Fraction(0)] * (len(p) + 3)
+        for i, c in enumerate(p):
+            new[i + 1] += Fraction(i) * c / 2 + c / (8 * (i + 1))
+            new[i + 3] += -Fraction(i) * c / 2 - 5 * c / (8 * (i + 3))
+        u.append(new)
+    table = torch.zeros(n + 1, n, dtype=torch.float64)   # table[i, j-1] = coefficient of y^i in P_j(y)
+    for j in range(1, n + 1):
+        for i in range(j + 1):
+            table[i, j - 1] = float(u[j][j + 2 * i])
+    return table
+
+
+_P = _debye_polynomials(_DEBYE_TERMS)
+_DP = _P[1:] * torch.arange(1, _DEBYE_TERMS + 1, dtype=torch.float64).view(-1, 1)   # d/dy, y^0 .. y^(n-1)
+_J = torch.arange(1, _DEBYE_TERMS + 1, dtype=torch.float64)
+
+
+def _debye_series(nu, z, root):
+    """``x = sum_j u_j(t) / nu^j`` (t = nu / root, root = sqrt(nu^2 + z^2)) and dx/dz, float64."""
+    n = _DEBYE_TERMS
+    t = nu / root
+    y = t * t
+    ypow = torch.cumprod(y.unsqueeze(-1).expand(y.shape + (n,)), -1)            # y^1 .. y^n
+    ypow = torch.cat([torch.ones_like(y).unsqueeze(-1), ypow], -1)               # y^0 .. y^n
+    p = ypow @ _P.to(z.device)                                                   # P_j(y), j = 1..n
+    dp = ypow[..., :-1] @ _DP.to(z.device)                                       # P_j'(y)
+    spow = torch.cumprod((t / nu).unsqueeze(-1).expand(y.shape + (n,)), -1)      # (t/nu)^j
+    x = (spow * p).sum(-1)
+    # d/dt [(t/nu)^j P_j(t^2)] = (t/nu)^j (j P_j + 2 y P_j') / t, and dt/dz = -t z / root^2
+    dx = -(z / (root * root)) * (spow * (_J.to(z.device) * p + 2 * y.unsqueeze(-1) * dp)).sum(-1)
+    return x, dx
+
+
+def _debye_top(nu: float, z: torch.Tensor):
+    """At the order nu >= _DEBYE_ORDER, for z > 0 (float64, 1-d): ``log I_nu(z) - z``,
+    ``L = log(I_{nu+1}(z) / I_nu(z))`` and ``dL/dz``, all in cancellation-free forms."""
+    orders = torch.tensor([nu, nu + 1], dtype=z.dtype, device=z.device).view(2, 1)
+    roots = torch.hypot(orders, z)                                               # sqrt(nu^2 + z^2)
+    x, dx = _debye_series(orders, z, roots)
+    r0, r1 = roots[0], roots[1]
+    n2 = 2 * nu + 1                                                              # (nu+1)^2 - nu^2
+    # log I_nu - z = nu eta - z - log(2 pi root) / 2 + log(1 + x), nu eta = root - nu asinh(nu / z)
+    log_ive = nu * nu / (r0 + z) - nu * torch.asinh(nu / z) - 0.5 * torch.log(2 * math.pi * r0) + torch.log1p(x[0])
+    diff_asinh = torch.asinh(n2 / ((nu + 1) * r0 + nu * r1))                     # asinh((nu+1)/z) - asinh(nu/z)
+    log_ratio = (n2 / (r0 + r1) - torch.asinh((nu + 1) / z) - nu * diff_asinh
+                 - 0.25 * torch.log1p(n2 / (r0 * r0)) + torch.log1p(x[1]) - torch.log1p(x[0]))
+    d_log_ratio = (n2 / (z * (r0 + r1)) + 0.5 * n2 * (z / (r0 * r1)) / (r0 * r1)
+                   + dx[1] / (1 + x[1]) - dx[0] / (1 + x[0]))
+    return log_ive, log_ratio, d_log_ratio
+
+
+class BesselTerms(NamedTuple):
+    """Bessel quantities of one order v at k, float64 (see :func:`bessel_terms`)."""
+    log_iv: torch.Tensor          # log I_v(k)
+    log_s: torch.Tensor           # log S_v(k)
+    ratio: torch.Tensor           # A = I_{v+1}(k) / I_v(k)
+    one_minus_ratio: torch.Tensor  # 1 - A, with full relative precision
+    d_ratio: torch.Tensor         # A'(k) = dA/dk
+    kl: torch.Tensor              # k A - log S_v(k) = KL(vMF || uniform) for v = m/2 - 1
+
+
+def _series_terms(v: float, k: torch.Tensor, power: torch.Tensor) -> BesselTerms:
+    """From the 0F1 series; accurate for k <= _series_max_k(v) (k = 0 included)."""
     x = k * k / 4
-    s_v = torch.ones_like(k)
-    s_v1 = torch.ones_like(k)
+    s_v = torch.zeros_like(k)                                   # S_v - 1, summed without the 1
+    s_v1 = torch.zeros_like(k)                                  # S_{v+1} - 1
     term_v = torch.ones_like(k)
     term_v1 = torch.ones_like(k)
+    s_d = torch.zeros_like(k)                                   # S_v - S_{v+1} = sum_j term_j j / (v+1+j)
     for j in range(1, _SERIES_TERMS):
         term_v = term_v * x / (j * (v + j))
         term_v1 = term_v1 * x / (j * (v + 1 + j))
         s_v = s_v + term_v
         s_v1 = s_v1 + term_v1
-    log_s = torch.log1p(s_v - 1)
-    ratio = k / (2 * (v + 1)) * s_v1 / s_v
-    return log_s, ratio
+        s_d = s_d + term_v * (j / (v + 1 + j))
+    log_s = torch.log1p(s_v)
+    ratio_over_k = (1 + s_v1) / (2 * (v + 1) * (1 + s_v))
+    ratio = k * ratio_over_k
+    # 1 - A^2 - (2v+1) A/k with (2v+1) A/k = (2v+1)/(2v+2) (1 - s_d/S_v): the 1 - (2v+1)/(2v+2) done exactly
+    d_ratio = (1 + (2 * v + 1) * s_d / (1 + s_v)) / (2 * v + 2) - ratio * ratio
+    return BesselTerms(log_s + power, log_s, ratio, 1 - ratio, d_ratio, k * ratio - log_s)
 
 
-def _recurrence_log_iv_and_ratio(v: float, k: torch.Tensor):
-    """(log I_v(k), I_{v+1}/I_v) by Debye at a high order and the downward recurrence."""
+def _recurrence_terms(v: float, k: torch.Tensor, power: torch.Tensor) -> BesselTerms:
+    """By Debye at a high order and the downward recurrence; for k > _series_max_k(v) >= 1 (1-d)."""
     steps = max(0, math.ceil(_DEBYE_ORDER - v))
     top = v + steps
-    both = _debye_log_iv(torch.tensor([[top], [top + 1]], dtype=k.dtype, device=k.device).view((2,) + (1,) * k.dim()), k)
-    log_top = both[0]
-    ratio = torch.exp(both[1] - log_top)                      # I_{top+1} / I_top
-    two_over_k = 2 / k
-    product = torch.ones_like(k)                             # I_v / I_top, accumulated
+    log_ive, log_ratio, d_log_ratio = _debye_top(top, k)
+    ratio = torch.exp(log_ratio)                               # r = I_{top+1} / I_top
+    one_minus = -torch.expm1(log_ratio)                        # 1 - r
+    d_ratio = ratio * d_log_ratio                              # r'
+    product = torch.ones_like(k)                             # I_top / I_v, accumulated
     for i in range(steps):
-        mu = top - i                                          # ratio holds I_{mu+1} / I_mu
-        ratio = torch.reciprocal(mu * two_over_k + ratio)     # now I_mu / I_{mu-1}
-        product = product * ratio                             # >= (1/(2 top))^steps: no underflow
-    return log_top - torch.log(product), ratio
+        mu = top - i                                           # ratio holds I_{mu+1} / I_mu
+        c = 2 * mu / k
+        ratio = torch.reciprocal(c + ratio)                    # now I_mu / I_{mu-1}
+        one_minus = (c - one_minus) * ratio                    # c - (1 - r) = 1/r_new - 1 > 0
+        d_ratio = ratio * ratio * (c / k - d_ratio)            # derivative of the line above the last
+        product = product * ratio                              # >= (1/(2 top))^steps: no underflow
+    log_ive = log_ive - torch.log(product)                     # log I_v(k) - k
+    log_iv = log_ive + k
+    kl = -k * one_minus - log_ive + power                      # = k A - log S, without the O(k) terms
+    return BesselTerms(log_iv, log_iv - power, ratio, one_minus, d_ratio, kl)
 
 
-def _terms(v: float, k: torch.Tensor):
-    """(log I_v, log S_v, A) in float64 for k > 0, choosing the method per element."""
-    small = k <= _SERIES_MAX_K
-    n_small = int(small.sum())
-    power = v * torch.log(k / 2) - math.lgamma(v + 1)          # log of (k/2)^v / Gamma(v+1)
+def _terms(v: float, k: torch.Tensor) -> BesselTerms:
+    """All Bessel terms in float64 for 0 <= k <= K_MAX, choosing the method per element."""
+    shape = k.shape
+    k = k.reshape(-1)
+    small = k <= _series_max_k(v)
+    n_small, n_bad = torch.stack([small.sum(), ((k < 0) | (k > K_MAX)).sum()]).tolist()   # one sync
+    if n_bad:
+        bad = k[(k < 0) | (k > K_MAX)]
+        raise ValueError(f"the concentration k must lie in [0, 2^100 = {K_MAX:.3g}] (the range where the Bessel "
+                         f"functions here are verified), got {n_bad} value(s) outside it, e.g. {float(bad[0])!r}")
+    if v > 0:
+        power = v * torch.log(k / 2) - math.lgamma(v + 1)      # log of (k/2)^v / Gamma(v+1)
+    else:
+        power = torch.zeros_like(k)
     if n_small == k.numel():                                   # series only
-        log_s, ratio = _series_log_s_and_ratio(v, k)
-        return log_s + power, log_s, ratio
-    if n_small == 0:                                           # Debye and recurrence only
-        log_iv, ratio = _recurrence_log_iv_and_ratio(v, k)
-        return log_iv, log_iv - power, ratio
-    k_small = torch.where(small, k, torch.ones_like(k))
-    k_large = torch.where(small, torch.full_like(k, 2.0), k)
-    log_s_series, ratio_series = _series_log_s_and_ratio(v, k_small)
-    log_iv_rec, ratio_rec = _recurrence_log_iv_and_ratio(v, k_large)
-    log_s_rec = log_iv_rec - torch.where(small, torch.zeros_like(k), power)
-    log_s = torch.where(small, log_s_series, log_s_rec)
-    log_iv = torch.where(small, log_s_series + power, log_iv_rec)
-    ratio = torch.where(small, ratio_series, ratio_rec)
-    return log_iv, log_s, ratio
+        out = _series_terms(v, k, power)
+    elif n_small == 0:                                         # Debye and recurrence only
+        out = _recurrence_terms(v, k, power)
+    else:
+        idx_small, idx_large = small.nonzero().squeeze(-1), (~small).nonzero().squeeze(-1)
+        a = _series_terms(v, k[idx_small], power[idx_small])
+        b = _recurrence_terms(v, k[idx_large], power[idx_large])
+        out = []
+        for x, y in zip(a, b):
+            t = torch.empty_like(k)
+            t[idx_small] = x
+            t[idx_large] = y
+            out.append(t)
+        out = BesselTerms(*out)
+    return BesselTerms(*(t.view(shape) for t in out))
 
 
 def _check(v, k):
@@ -119,8 +218,10 @@ def _check(v, k):
 
 
 def bessel_terms(v, k):
-    """``(log I_v(k), log S_v(k), I_{v+1}(k)/I_v(k))`` in float64, without gradient: compute once
-    and pass as ``terms=`` to the functions below when several of them need the same k."""
+    """:class:`BesselTerms` ``(log I_v, log S_v, A, 1 - A, A', k A - log S_v)`` at k in float64,
+    without gradient (the first three fields are ``(log I_v(k), log S_v(k), I_{v+1}(k)/I_v(k))``):
+    compute once and pass as ``terms=`` to the functions below when several need the same k.
+    Raises ValueError for k outside [0, K_MAX]."""
     v, k = _check(v, k)
     with torch.no_grad():
         return _terms(v, k.detach().double())
@@ -131,50 +232,60 @@ def _get(terms, v, k):
 
 
 class _OfK(torch.autograd.Function):
-    """A function of k computed from one set of Bessel terms, with an analytic derivative in k
-    written in terms of k, A = I_{v+1}/I_v and v (so backward needs no further Bessel evaluation)."""
+    """A function of k computed from one set of Bessel terms, with its analytic derivative in k
+    also computed from them (so backward needs no further Bessel evaluation)."""
 
     @staticmethod
     def forward(ctx, k, v, terms, value, derivative):
         terms = _get(terms, v, k)
-        ctx.save_for_backward(k, terms[2].to(k.dtype))
-        ctx.v, ctx.derivative = v, derivative
-        return value(terms, k.detach().double()).to(k.dtype)
+        ctx.save_for_backward(derivative(terms, k.detach().double(), v))
+        return value(terms).to(k.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        k, a = ctx.saved_tensors
-        return grad * ctx.derivative(k, a, ctx.v), None, None, None, None
+        (derivative,) = ctx.saved_tensors
+        return grad * derivative.to(grad.dtype), None, None, None, None
+
+
+def _d_log_iv(t, k, v):
+    return t.ratio + v / k if v > 0 else t.ratio
 
 
 def log_bessel_iv(v, k, terms=None):
-    """``log I_v(k)`` for order ``v >= 0`` (a number) and ``k > 0`` (a tensor); differentiable in k."""
+    """``log I_v(k)`` for order ``v >= 0`` (a number) and ``0 <= k <= K_MAX`` (a tensor); differentiable in k."""
     v, k = _check(v, k)
-    return _OfK.apply(k, v, terms, lambda t, kk: t[0], lambda kk, a, v: a + v / kk)
+    return _OfK.apply(k, v, terms, lambda t: t.log_iv, _d_log_iv)
 
 
 def bessel_ratio(v, k, terms=None):
-    """``I_{v+1}(k) / I_v(k)``; for v = m/2 - 1 it is the vMF mean resultant A_m(k) = E[mu . z]."""
+    """``I_{v+1}(k) / I_v(k)``; for v = m/2 - 1 it is the vMF mean resultant A_m(k) = E[mu . z].
+    Its derivative in k is computed without the cancellation of ``1 - A^2 - (2v+1) A / k``."""
     v, k = _check(v, k)
-    return _OfK.apply(k, v, terms, lambda t, kk: t[2], lambda kk, a, v: 1 - a * a - (2 * v + 1) * a / kk)
+    return _OfK.apply(k, v, terms, lambda t: t.ratio, lambda t, kk, v: t.d_ratio)
+
+
+def one_minus_bessel_ratio(v, k, terms=None):
+    """``1 - I_{v+1}(k) / I_v(k)`` with full relative precision also where the ratio is close to 1
+    (e.g. ``1 - A_3(1e9) = 1e-9``); differentiable in k."""
+    v, k = _check(v, k)
+    return _OfK.apply(k, v, terms, lambda t: t.one_minus_ratio, lambda t, kk, v: -t.d_ratio)
 
 
 def log_hyp0f1_normalizer(v, k, terms=None):
     """``log S_v(k) = log[Gamma(v+1) (k/2)^(-v) I_v(k)] = log 0F1(; v+1; k^2/4)``, >= 0, finite as k -> 0."""
     v, k = _check(v, k)
-    return _OfK.apply(k, v, terms, lambda t, kk: t[1], lambda kk, a, v: a)
+    return _OfK.apply(k, v, terms, lambda t: t.log_s, lambda t, kk, v: t.ratio)
 
 
 def vmf_kl_to_uniform(m: int, k, terms=None):
     """``KL(vMF(mu, k) || uniform on S^(m-1))`` in R^m, ``= k A_m(k) - log S_{m/2-1}(k)``; equal to the
-    textbook ``k A_m(k) + log C_m(k) + log(2 pi^(m/2) / Gamma(m/2))``. Differentiable in k with the
-    analytic derivative ``k (1 - A^2) - (m - 1) A``."""
+    textbook ``k A_m(k) + log C_m(k) + log(2 pi^(m/2) / Gamma(m/2))``. For ``0 <= k <= K_MAX ~ 1.27e30``
+    (ValueError outside). Differentiable in k with the analytic derivative ``k A_m'(k)``."""
     if isinstance(m, bool) or not isinstance(m, int) or m < 2:
         raise ValueError(f"m (ambient dimension) must be an integer >= 2, got {m!r}")
     v, k = _check(m / 2 - 1, k)
-    # d/dk [k A - log S] = A + k A' - A = k (1 - A^2) - (2v + 1) A
-    return _OfK.apply(k, v, terms, lambda t, kk: (kk * t[2] - t[1]).clamp_min(0),
-                      lambda kk, a, v: kk * (1 - a * a) - (2 * v + 1) * a)
+    # d/dk [k A - log S] = A + k A' - A = k A'
+    return _OfK.apply(k, v, terms, lambda t: t.kl.clamp_min(0), lambda t, kk, v: kk * t.d_ratio)
 
 
 def kl_scipy_float32(m: int, k):
