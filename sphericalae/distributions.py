@@ -35,7 +35,7 @@ from torch.distributions.kl import register_kl
 
 from torch.distributions.utils import lazy_property
 
-from .bessel import bessel_ratio, bessel_terms, log_hyp0f1_normalizer, vmf_kl_to_uniform
+from .bessel import bessel_ratio, bessel_terms, log_hyp0f1_normalizer, one_minus_bessel_ratio, vmf_kl_to_uniform
 
 __all__ = ["VonMisesFisher", "HypersphericalUniform", "PowerSpherical", "power_spherical"]
 
@@ -91,48 +91,104 @@ def _check_on_sphere(x, m, name="value", tol=1e-3):
 
 
 class _ImplicitW(torch.autograd.Function):
-    """Returns w unchanged; its gradient in k is the implicit reparameterization dw/dk."""
+    """``(w, sqrt(1 - w^2))`` in the caller's dtype from float64 ``w`` and ``1 - w``; their gradients in k
+    are the implicit reparameterization ``dw/dk`` and ``d sqrt(1 - w^2)/dk = -w/sqrt(1 - w^2) dw/dk``,
+    computed in float64 from the float64 w and 1 - w (a float32 w rounds to 1.0 at large k)."""
 
     @staticmethod
-    def forward(ctx, w, k, m, a):
-        ctx.save_for_backward(w, k, a)
+    def forward(ctx, w, one_minus_w, k, m, one_minus_a, dtype):
+        sin = torch.sqrt((one_minus_w * (2 - one_minus_w)).clamp_min(0))
+        ctx.save_for_backward(w, one_minus_w, sin, k, one_minus_a)
         ctx.m = m
-        return w
+        return w.to(dtype), sin.to(dtype)
 
     @staticmethod
-    def backward(ctx, grad):
-        w, k, a = ctx.saved_tensors
-        return None, grad * implicit_dw_dk(w, k, ctx.m, a).to(grad.dtype), None, None
+    def backward(ctx, grad_w, grad_sin):
+        w, one_minus_w, sin, k, one_minus_a = ctx.saved_tensors
+        if ctx.m == 2:
+            # on the circle w = cos(theta), sin = sin(theta) with theta = |angle| in [0, pi]
+            dtheta = _circle_dtheta_dk(one_minus_w, k.detach().double(), one_minus_a)
+            dw, dsin = -sin * dtheta, w * dtheta
+        else:
+            dw = implicit_dw_dk(w, k.detach(), ctx.m, one_minus_w=one_minus_w, one_minus_a=one_minus_a)
+            dsin = torch.where(sin > 0, -w * dw / sin, torch.zeros_like(dw))   # dw ~ sin^2 / k as sin -> 0
+        total = grad_w.double() * dw + grad_sin.double() * dsin
+        return None, None, total.to(k.dtype), None, None, None
 
 
-def implicit_dw_dk(w, k, m: int, a=None):
+def _span(g1, g2):
+    """Where a side integral of ``exp(-g1 x - g2 x^2 / 2 + ...)`` (g1, g2 >= 0) can be truncated:
+    40 local decay lengths ``1 / (g1 + sqrt(g2))`` (conservative: the density need not stay log-concave)."""
+    return 40 / (g1 + torch.sqrt(g2) + 1e-300)
+
+
+def _circle_dtheta_dk(one_minus_w, k, one_minus_a):
+    """On the circle (m = 2): ``dtheta/dk`` at fixed CDF level for theta = arccos(w) in [0, pi], the
+    von Mises angle's modulus. With F the CDF of theta and p its density ~ exp(k cos theta),
+    ``dtheta/dk = -(dF/dk)/p(theta) = -int_0^theta g = int_theta^pi g``, ``g(phi) = (cos phi - A)
+    exp(k (cos phi - cos theta))`` (E[cos] = A on [0, pi]). Near the mode (k (1 - cos theta) <= 1) the
+    first form (g varies by at most e there, and keeps its sign while phi^2 < 2 (1 - A)); elsewhere the
+    second, over the span where g exceeds ~e^-50 of its start (g decays away from the mode). Both by
+    Gauss-Legendre, written without cancellation: ``cos phi - A = (1 - A) - 2 sin^2(phi/2)``,
+    ``cos phi - cos theta = -2 sin((phi+theta)/2) sin((phi-theta)/2)``; so it is accurate to ~1e-10
+    for k = 0 .. 1e30 (checked against mpmath in the tests), and finite everywhere (0 at theta = 0, pi)."""
+    theta = 2 * torch.asin(torch.sqrt((one_minus_w / 2).clamp(0, 1)))
+    k = k.expand_as(theta)
+    one_minus_a = one_minus_a.double().expand_as(theta)
+    s, c = torch.sin(theta), torch.cos(theta)
+    near = k * one_minus_w <= 1                                 # integrate [0, theta] (sign -1)
+    outer = torch.minimum(math.pi - theta, 100 / (k * s + torch.sqrt(k * k * s * s + 100 * k * c.clamp_min(0)) + 1e-300))
+    start = torch.where(near, torch.zeros_like(theta), theta)
+    span = torch.where(near, theta, outer)
+    u = _GL_U.to(theta.device).view((-1,) + (1,) * theta.dim())
+    phi = start + span * u
+    half = (phi - theta) / 2
+    log_ratio = -2 * k * torch.sin((phi + theta) / 2) * torch.sin(half)
+    integrand = (one_minus_a - 2 * torch.sin(phi / 2) ** 2) * torch.exp(log_ratio)
+    side = torch.tensordot(_GL_W.to(theta.device), integrand, dims=1) * span
+    return torch.where(near, -side, side)
+
+
+def implicit_dw_dk(w, k, m: int, a=None, *, one_minus_w=None, one_minus_a=None):
     """``dw/dk`` for w = mu.z of a vMF(k) on S^(m-1), at fixed CDF level (float64 inside).
 
     ``dw/dk = -int_{-1}^{w} (t - A) p(t) dt / p(w) = int_{w}^{1} (t - A) p(t) dt / p(w)``, where
     ``p(t) ~ exp(k t) (1 - t^2)^((m-3)/2)``, so ``p(t)/p(w)`` needs no normalizer. The integral is
     taken over the side of w away from the mode (its integrand peaks at w and decays away from it),
-    truncated at 40 local decay lengths of p (where p has fallen below e^-40 of p(w)), with
-    Gauss-Legendre nodes. Relative accuracy about 1e-6 (checked against mpmath in the tests).
+    truncated where p has fallen below e^-40 of p(w), with Gauss-Legendre nodes. It is written in
+    ``1 - w`` and ``1 - A`` (pass them as ``one_minus_w=``, ``one_minus_a=`` when known: at large k,
+    w rounds to 1 but 1 - w keeps its precision), so it is finite at w = +-1. For m = 2 it goes
+    through the von Mises angle (:func:`_circle_dtheta_dk`; the density in w is singular at +-1).
+    Relative accuracy about 1e-6 or better (checked against mpmath in the tests).
     """
     dtype = w.dtype
-    w, k = w.double(), k.double().expand_as(w)
-    a = bessel_ratio(m / 2 - 1, k) if a is None else a.double().expand_as(w)
+    w = w.double()
+    delta = (1 - w) if one_minus_w is None else one_minus_w.double().expand_as(w)   # 1 - w
+    k = torch.as_tensor(k).double().expand_as(w)
+    if one_minus_a is not None:
+        b = one_minus_a.double().expand_as(w)
+    elif a is not None:
+        b = 1 - a.double().expand_as(w)
+    else:
+        b = one_minus_bessel_ratio(m / 2 - 1, k)
+    if m == 2:
+        theta_sin = torch.sqrt((delta * (2 - delta)).clamp_min(0))
+        return (-theta_sin * _circle_dtheta_dk(delta, k, b)).to(dtype)
     q = (m - 3) / 2
-    one_m_w2 = (1 - w * w).clamp_min(1e-300)
+    one_m_w2 = (delta * (2 - delta)).clamp_min(1e-300)        # 1 - w^2
     g1 = k - 2 * q * w / one_m_w2                            # d/dt log p at w
-    g2 = 2 * q * (1 + w * w) / one_m_w2**2                    # -d2/dt2 log p at w
+    g2 = 2 * q * (1 + w * w) / one_m_w2 / one_m_w2 if q != 0 else torch.zeros_like(w)   # -d2/dt2 log p at w
     # integrate over the side away from the mode: [-1, w] (sign -1) if the density increases at w
     # (mode above), else [w, 1] (sign +1); int_w^1 = sign * (integral over that side, taken outwards)
     sign = torch.where(g1 > 0, -1.0, 1.0).to(w.dtype)
-    length = (1 - sign * w).clamp_min(1e-300)                  # distance from w to the end of that side
-    lam = 1 / (g1.abs() + g2.sqrt() + 1e-300)                 # local decay length of p at w
-    step = sign * torch.minimum(length, 40 * lam)             # signed span: beyond 40 lengths, < e^-40
+    length = torch.where(sign > 0, delta, 2 - delta)          # distance from w to the end of that side
+    step = sign * torch.minimum(length, _span(g1.abs(), g2))  # signed span: beyond it, p < e^-40 p(w)
     u = _GL_U.to(w.device).view((-1,) + (1,) * w.dim())       # (G, 1, ...) nodes in (0, 1)
-    t = w + step * u                                           # (G, ...)
+    d_t = delta - step * u                                     # 1 - t at the nodes t = w + step u
     log_ratio = (k * step) * u                                 # log p(t) - log p(w), exp part
     if q != 0:
-        log_ratio = log_ratio + q * (torch.log((1 - t * t).clamp_min(1e-300)) - torch.log(one_m_w2))
-    integrand = (t - a) * torch.exp(log_ratio)
+        log_ratio = log_ratio + q * (torch.log((d_t * (2 - d_t)).clamp_min(1e-300)) - torch.log(one_m_w2))
+    integrand = (b - d_t) * torch.exp(log_ratio)               # t - A = (1 - A) - (1 - t)
     side = torch.tensordot(_GL_W.to(w.device), integrand, dims=1) * step.abs()
     return (sign * side).to(dtype)
 
@@ -216,12 +272,12 @@ class VonMisesFisher(Distribution):
             # a few proposals per entry still to draw; the first accepted one is kept
             n = todo.numel()
             g1, g2 = torch._standard_gamma(half[:, :n]), torch._standard_gamma(half[:, :n])
-            e = g1 / (g1 + g2)                                 # Beta((m-1)/2, (m-1)/2) proposals
+            # e = g1 / (g1 + g2) ~ Beta((m-1)/2, (m-1)/2); 1 - (1 - b) e = (g2 + b g1) / (g1 + g2)
             bb, aa = b[todo], a[todo]
-            denom = 1 - (1 - bb) * e
-            t = 2 * aa * bb / denom
-            accept = (m - 1) * torch.log(t) - t + d[todo] >= torch.log(torch.rand_like(e))
-            proposals = 2 * bb * e / denom                      # 1 - w, without cancellation
+            denom = g2 + bb * g1
+            t = 2 * aa * bb * (g1 + g2) / denom
+            accept = (m - 1) * torch.log(t) - t + d[todo] >= torch.log(torch.rand_like(g1))
+            proposals = 2 * bb * g1 / denom                     # 1 - w = 2 b e / (1 - (1 - b) e), no cancellation
             value, ok = proposals[-1], accept[-1]
             for j in range(_CANDIDATES - 2, -1, -1):             # keep the first accepted proposal
                 value = torch.where(accept[j], proposals[j], value)
@@ -237,14 +293,18 @@ class VonMisesFisher(Distribution):
     def rsample(self, sample_shape=torch.Size()):
         shape = self._extended_shape(sample_shape)          # sample + batch + (m,)
         m, dtype = self.m, self.loc.dtype
-        w, one_minus_w = self._sample_w(shape[:-1])
+        w, one_minus_w = self._sample_w(shape[:-1])            # float64
         k = self.concentration.expand(shape[:-1])
         if k.requires_grad:
-            w = _ImplicitW.apply(w.to(dtype), k, m, self._bessel[2].expand(shape[:-1]))
+            one_minus_a = self._bessel.one_minus_ratio.expand(shape[:-1])
+            w, sin = _ImplicitW.apply(w, one_minus_w, k, m, one_minus_a, dtype)
         else:
+            sin = torch.sqrt((one_minus_w * (2 - one_minus_w)).clamp_min(0)).to(dtype)
             w = w.to(dtype)
-        sin = torch.sqrt((one_minus_w * (2 - one_minus_w)).clamp_min(0)).to(dtype)
-        v = torch.nn.functional.normalize(torch.randn(shape[:-1] + (m - 1,), dtype=dtype, device=self.loc.device), dim=-1)
+        if m == 2:   # S^0 = {-1, 1}: the sign of the von Mises angle
+            v = torch.where(torch.rand(shape[:-1] + (1,), device=self.loc.device) < 0.5, -1.0, 1.0).to(dtype)
+        else:
+            v = torch.nn.functional.normalize(torch.randn(shape[:-1] + (m - 1,), dtype=dtype, device=self.loc.device), dim=-1)
         z0 = torch.cat([w.unsqueeze(-1), sin.unsqueeze(-1) * v], dim=-1)   # around e1
         return self._rotate(z0)
 

@@ -172,7 +172,7 @@ def test_rsample_gradient_in_loc_is_pathwise():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_no_nan_forward_or_backward_on_grid(dtype):
     torch.manual_seed(5)
-    for m in [3, 11, 64, 512, 1024]:
+    for m in [2, 3, 11, 64, 512, 1024]:
         k = torch.tensor([1e-2, 1.0, 20.0, 1e3, 1e5], dtype=dtype, requires_grad=True)
         theta = torch.randn(5, m, dtype=dtype, requires_grad=True)
         d = VonMisesFisher(torch.nn.functional.normalize(theta, dim=-1), k)
@@ -243,3 +243,136 @@ def test_implicit_dw_dk_against_high_precision(m, k):
         ref = mp.quad(f, mp.linspace(w, 1, 60)) if w >= a else -mp.quad(f, mp.linspace(-1, w, 60))
         got = float(implicit_dw_dk(torch.tensor(float(w), dtype=F64), torch.tensor(k, dtype=F64), m))
         assert got == pytest.approx(float(ref), rel=1e-6)
+
+
+# --- the circle (m = 2) and large concentrations ------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_circle_rsample_gradients_are_finite_for_all_k(dtype):
+    # before: sqrt of a negative number in the implicit gradient (the w-density of m = 2 is singular at +-1)
+    torch.manual_seed(6)
+    k = torch.tensor([1e-2, 0.3, 1.0, 20.0, 1e3, 1e5], dtype=dtype, requires_grad=True)
+    theta = torch.randn(6, 2, dtype=dtype, requires_grad=True)
+    d = VonMisesFisher(torch.nn.functional.normalize(theta, dim=-1), k)
+    z = d.rsample((500,))
+    assert z.shape == (500, 6, 2) and float((z.detach().double().norm(dim=-1) - 1).abs().max()) < 1e-6
+    loss = (z * torch.randn_like(z)).sum() + kl_divergence(d, HypersphericalUniform(2, dtype=dtype)).sum()
+    loss.backward()
+    assert torch.isfinite(k.grad).all() and torch.isfinite(theta.grad).all()
+
+
+@pytest.mark.parametrize("k", [0.5, 5.0, 50.0])
+def test_circle_sampler_is_von_mises(k):
+    from scipy.stats import kstest, vonmises
+
+    torch.manual_seed(7)
+    loc = unit(2, seed=3)
+    z = VonMisesFisher(loc, torch.tensor(k, dtype=F64)).sample((4000,))
+    angle = torch.atan2(loc[0] * z[:, 1] - loc[1] * z[:, 0], z @ loc)     # signed angle from loc
+    assert kstest(angle.numpy(), vonmises(k).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("k", [0.01, 1.0, 30.0, 1e5])
+def test_circle_rsample_gradient_in_concentration_is_unbiased(k):
+    torch.manual_seed(8)
+    loc = unit(2)
+    kk = torch.tensor(k, dtype=F64, requires_grad=True)
+    w = VonMisesFisher(loc, kk).rsample((40000,)) @ loc
+    per_sample = implicit_dw_dk(w.detach(), torch.tensor(k, dtype=F64), 2)
+    (grad,) = torch.autograd.grad(w.mean(), kk)
+    assert float(grad) == pytest.approx(float(per_sample.mean()), rel=1e-6)
+    a = mean_resultant(2, k)
+    truth = 1 - a * a - a / k
+    se = float(per_sample.std()) / math.sqrt(len(per_sample))
+    assert abs(float(grad) - truth) < 5 * se
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+@pytest.mark.parametrize("k", [0.3, 4.0, 200.0])
+def test_circle_dw_dk_against_finite_differences_of_the_quantile(k):
+    # w = cos(theta), theta = |angle| with density ~ exp(k cos phi) on [0, pi]
+    def density(phi, kk):
+        return math.exp(kk * (math.cos(phi) - 1))
+
+    def quantile(u, kk):
+        total = quad(density, 0, math.pi, args=(kk,), epsabs=0, epsrel=1e-13, limit=200)[0]
+        return brentq(lambda t: quad(density, 0, t, args=(kk,), epsabs=0, epsrel=1e-13, limit=200)[0] / total - u,
+                      0, math.pi, xtol=1e-15)
+
+    for u in [0.02, 0.3, 0.7, 0.99]:
+        h = 1e-4 * k
+        fd = (math.cos(quantile(u, k + h)) - math.cos(quantile(u, k - h))) / (2 * h)
+        got = float(implicit_dw_dk(torch.tensor(math.cos(quantile(u, k)), dtype=F64), torch.tensor(k, dtype=F64), 2))
+        assert got == pytest.approx(fd, rel=1e-5, abs=1e-12)
+
+
+def test_circle_dtheta_dk_against_high_precision():
+    from sphericalae.distributions import _circle_dtheta_dk
+
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 30
+    for k in [1e-2, 1.0, 30.0, 1e5, 1e9]:
+        a = mp.besseli(1, k) / mp.besseli(0, k)
+        sd = min(1.0, 1 / math.sqrt(k))
+        for th in [1e-12, 1e-3 * sd, 0.3 * sd, sd, 3 * sd, 8 * sd, 2.5]:
+            if th > 10 * sd:
+                continue
+            delta = 2 * math.sin(th / 2) ** 2
+            t = 2 * mp.asin(mp.sqrt(mp.mpf(delta) / 2))         # the angle of the float64 1 - w
+            f = lambda p: (mp.cos(p) - a) * mp.exp(k * (mp.cos(p) - mp.cos(t)))  # noqa: E731
+            ref = -mp.quad(f, [0, t])
+            got = float(_circle_dtheta_dk(torch.tensor([delta], dtype=F64), torch.tensor(k, dtype=F64),
+                                          torch.tensor(float(1 - a), dtype=F64)))
+            assert got == pytest.approx(float(ref), rel=1e-9), (k, th)
+
+
+def test_circle_training_loop_stays_finite():
+    # optimise loc and k of a circle vMF through rsample + KL (what `svae --latent-dim 2` does)
+    torch.manual_seed(9)
+    target = torch.tensor([0.6, 0.8])
+    theta = torch.randn(24, 2, requires_grad=True)
+    log_k = torch.zeros(24, requires_grad=True)
+    opt = torch.optim.Adam([theta, log_k], lr=0.3)
+    losses = []
+    for _ in range(50):
+        d = VonMisesFisher(torch.nn.functional.normalize(theta, dim=-1), log_k.exp())
+        loss = ((d.rsample((4,)) - target) ** 2).sum(-1).mean() + 1e-3 * kl_divergence(d, HypersphericalUniform(2)).mean()
+        opt.zero_grad()
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(theta.grad).all() and torch.isfinite(log_k.grad).all()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+    assert float(log_k.exp().median()) > 10                       # k grew: most samples concentrate on the target
+
+
+def test_no_nan_gradient_in_k_at_high_concentration_float32():
+    # before: w was cast to float32 before the implicit gradient; w == 1.0 gave NaN (~1% of draws)
+    torch.manual_seed(10)
+    loc = unit(3, dtype=torch.float32)
+    k = torch.full((20000,), 1e5, requires_grad=True)
+    z = VonMisesFisher(loc.expand(20000, 3), k).rsample()
+    (z @ loc).sum().backward()
+    assert torch.isfinite(k.grad).all()
+    for m in [2, 3, 5, 64]:                                         # and at w = +-1 exactly
+        w = torch.tensor([1.0, -1.0], dtype=F64)
+        assert torch.isfinite(implicit_dw_dk(w, torch.tensor(1e5, dtype=F64), m)).all()
+
+
+@pytest.mark.parametrize("m,k", [(2, 3.0), (3, 2.0), (8, 20.0)])
+def test_rsample_gradient_in_concentration_of_the_tangential_part(m, k):
+    # z = w mu + sqrt(1 - w^2) v: the tangential part depends on k too. For c orthogonal to mu,
+    # E[(c.z)^2] = |c|^2 (1 - E[w^2]) / (m - 1) = |c|^2 A / k, so d/dk = |c|^2 (A'/k - A/k^2)
+    torch.manual_seed(11)
+    loc = torch.zeros(m, dtype=F64)
+    loc[0] = 1.0
+    c = torch.zeros(m, dtype=F64)
+    c[1] = 1.0
+    kk = torch.full((16,), k, dtype=F64, requires_grad=True)     # 16 chunks of 5000 draws
+    z = VonMisesFisher(loc, kk.unsqueeze(-1).expand(16, 5000)).rsample()
+    (g,) = torch.autograd.grad(((z @ c) ** 2).mean(-1).sum(), kk)
+    kd = torch.tensor(k, dtype=F64, requires_grad=True)
+    (da,) = torch.autograd.grad(bessel_ratio(m / 2 - 1, kd), kd)
+    truth = float(da) / k - mean_resultant(m, k) / k**2
+    se = float(g.std()) / 4
+    assert abs(float(g.mean()) - truth) < 5 * se, (float(g.mean()), truth, se)
