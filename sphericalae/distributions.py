@@ -20,7 +20,12 @@ Gradients of ``rsample``: pathwise in ``loc`` (through the isometry). In ``conce
 *implicit reparameterization* gradients (Figurnov et al. 2018) of w:
 ``dw/dk = -(dF/dk)(w; k) / p(w; k) = -int_{-1}^{w} (t - A) p(t) dt / p(w)``, with F the CDF of w,
 computed by Gauss-Legendre quadrature on the side of w away from the mode, over the span where
-the density is not negligible. This gradient is exact, so no correction term is needed:
+the density is not negligible, in float64 from the float64 w and 1 - w (only the returned sample is
+cast to the caller's dtype), so it is finite at w = +-1. The tangential part sqrt(1 - w^2) of z gets
+its gradient ``-w / sqrt(1 - w^2) dw/dk`` too. On the circle (m = 2) the same Wood sampler is exact
+(its proposal is then Beta(1/2, 1/2)), but the density of w is singular at +-1, so the gradient goes
+through the von Mises angle theta = arccos(w): ``dtheta/dk = -(dF/dk)/p(theta)`` with a smooth
+integrand, and ``dw/dk = -sin(theta) dtheta/dk``. This gradient is exact, so no correction term is needed:
 it does not use the pathwise-through-accept-step estimator of Davidson et al. 2018 that needs the
 correction of Naesseth et al. 2017 (without it that estimator is biased).
 """
