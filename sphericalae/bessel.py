@@ -83,24 +83,32 @@ def _debye_polynomials(n):
 
 
 _P = _debye_polynomials(_DEBYE_TERMS)
-_DP = _P[1:] * torch.arange(1, _DEBYE_TERMS + 1, dtype=torch.float64).view(-1, 1)   # d/dy, y^0 .. y^(n-1)
-_J = torch.arange(1, _DEBYE_TERMS + 1, dtype=torch.float64)
+# Q_j(y) = j P_j(y) + 2 y P_j'(y), so that d/dt [t^j P_j(t^2)] = t^(j-1) Q_j(t^2): coefficient (j + 2i) c_ij
+_Q = _P * (torch.arange(1, _DEBYE_TERMS + 1, dtype=torch.float64)
+           + 2 * torch.arange(_DEBYE_TERMS + 1, dtype=torch.float64).view(-1, 1))
+_PQ = [[(float(_P[i, j]), float(_Q[i, j])) for i in range(j + 2)] for j in range(_DEBYE_TERMS)]
 
 
 def _debye_series(nu, z, root):
-    """``x = sum_j u_j(t) / nu^j`` (t = nu / root, root = sqrt(nu^2 + z^2)) and dx/dz, float64."""
-    n = _DEBYE_TERMS
+    """``x = sum_j u_j(t) / nu^j`` (t = nu / root, root = sqrt(nu^2 + z^2)) and dx/dz, float64, by
+    Horner's rule in s = t / nu (outside) and y = t^2 (inside), on small elementwise tensors."""
     t = nu / root
     y = t * t
-    ypow = torch.cumprod(y.unsqueeze(-1).expand(y.shape + (n,)), -1)            # y^1 .. y^n
-    ypow = torch.cat([torch.ones_like(y).unsqueeze(-1), ypow], -1)               # y^0 .. y^n
-    p = ypow @ _P.to(z.device)                                                   # P_j(y), j = 1..n
-    dp = ypow[..., :-1] @ _DP.to(z.device)                                       # P_j'(y)
-    spow = torch.cumprod((t / nu).unsqueeze(-1).expand(y.shape + (n,)), -1)      # (t/nu)^j
-    x = (spow * p).sum(-1)
-    # d/dt [(t/nu)^j P_j(t^2)] = (t/nu)^j (j P_j + 2 y P_j') / t, and dt/dz = -t z / root^2
-    dx = -(z / (root * root)) * (spow * (_J.to(z.device) * p + 2 * y.unsqueeze(-1) * dp)).sum(-1)
-    return x, dx
+    s = t / nu
+    x = dx = None
+    for j in range(_DEBYE_TERMS - 1, -1, -1):                 # sum_j s^(j+1) P_{j+1}(y), Horner in s
+        coef = _PQ[j]
+        p = torch.full_like(y, coef[-1][0])
+        q = torch.full_like(y, coef[-1][1])
+        for cp, cq in coef[-2::-1]:
+            p = p * y + cp
+            q = q * y + cq
+        x = p if x is None else p + x
+        dx = q if dx is None else q + dx
+        x = x * s
+        dx = dx * s
+    # d/dt [(t/nu)^j P_j(t^2)] = (t/nu)^j Q_j(t^2) / t, and dt/dz = -t z / root^2
+    return x, -(z / (root * root)) * dx
 
 
 def _debye_top(nu: float, z: torch.Tensor):
