@@ -14,6 +14,8 @@ STAMP := $(VENV)/.requirements.sha256
 # --all: re-read (so re-execute) every page, since a change in sphericalae/ alone would not
 # make Sphinx consider a page outdated.
 JB_STRICT := --all -W -n --keep-going
+# Downloads (full MNIST) go to the checkout's data/ folder (see data/README.md).
+export SPHERICALAE_DATA ?= $(CURDIR)/data
 # A non-interactive MPLBACKEND (Agg) would strip every figure from the executed pages.
 unexport MPLBACKEND
 

@@ -18,18 +18,16 @@ from sphericalae.train import resolve_device
 
 
 def step_time(kind, arch, batch, steps, device, amp):
-    torch.manual_seed(0)
-    model = build(kind, arch, 16).to(device)
+    model = build(kind=kind, arch=arch, latent_dim=16).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    c, s = ARCHS[arch]
-    x = torch.rand(batch, c, s, s, device=device)
+    x = torch.rand(batch, *ARCHS[arch].image_shape, device=device)
     times = []
     for i in range(steps + 3):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = model.loss(x)[0].mean()
+            loss = model(x).total.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.distributions import kl_divergence
 
-from sphericalae.bessel import kl_scipy_float32
+from sphericalae.baselines import kl_scipy_float32
 from sphericalae.distributions import HypersphericalUniform, VonMisesFisher, power_spherical
 
 
@@ -34,7 +34,7 @@ def timed(fn, repeat, device):
 
 
 def scipy_kl(m, k):
-    """The public S-VAE recipe (sphericalae.bessel.kl_scipy_float32), with the trip to the CPU
+    """The public S-VAE recipe (sphericalae.baselines.kl_scipy_float32), with the trip to the CPU
     and back that it costs a GPU model."""
     return torch.from_numpy(kl_scipy_float32(m, k)).to(k.device)
 

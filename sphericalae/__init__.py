@@ -1,17 +1,35 @@
 """sphericalae: the reproducible companion to *Latent Variables on Spheres for Sampling and Spherical
 Inference* (Spherical Auto-Encoder, SAE).
 
-Conventions, used everywhere in this package and the book:
+Names, used everywhere in this package and the book (one name per quantity):
 
-* m is the ambient dimension; a latent code is a vector z in R^m, and a set of n codes is a tensor
-  of shape (n, m): batch first, feature axis last.
+* ``dim``: the ambient dimension, written m in formulas: a latent code is a vector z in R^m.
+  (Functions of Bessel and vMF mathematics, :mod:`sphericalae.bessel`, take it as ``m``.)
+* ``n``: a number of points; a set of n codes is a tensor of shape (n, m): batch first, feature
+  axis last.
+* ``concentration``: the vMF / Power Spherical concentration, written kappa (``k`` in the formulas
+  of :mod:`sphericalae.bessel`).
+* ``latent_dim``: the size d of the vector a decoder reads (:class:`~sphericalae.config.ModelConfig`).
 * S^(m-1) is the unit sphere in R^m. After ``centerize`` codes lie in the hyperplane sum_j z_j = 0,
   so ``spherize(centerize(z))`` lives on S^(m-2) inside R^m.
-* Functions keep the input's device and dtype; every sampler takes a ``generator`` (or a seed).
+* Functions keep the input's device and dtype.
+
+Seeds, one recipe (:mod:`sphericalae.seeding`): a random stream is named by a user seed and a key,
+``(seed, *key)``, turned into a ``numpy.random.SeedSequence``; the training loop, the data split
+and the pages derive every stream this way (``torch_generator(seed, "order", epoch)``). Samplers
+take a ``generator``: a ``torch.Generator``, or an int, which means ``torch.Generator().manual_seed(int)``.
+
+Registries (dicts that feed choices, help and errors; adding an entry is all it takes):
+:data:`sphericalae.ops.PRIORS`, :data:`sphericalae.ops.PIPELINES`, :data:`sphericalae.models.KINDS`,
+:data:`sphericalae.models.ARCHS`, :data:`sphericalae.models.RECON_LOSSES`,
+:data:`sphericalae.data.DATASETS`. The paper's four priors (Table 1) are a fact of the paper:
+:data:`sphericalae.paper.PRIORS`.
+
+Settings: ``SPHERICALAE_DATA`` (downloaded datasets; default ``~/.cache/sphericalae/data``).
 
 The front door re-exports Algorithm 1 and its parts from :mod:`sphericalae.ops`.
 """
-from .ops import PRIORS, centerize, robust_sample, sample_prior, spherize
+from .ops import PIPELINES, PRIORS, centerize, robust_sample, sample_prior, spherize
 
-__version__ = "0.1.0"
-__all__ = ["centerize", "spherize", "sample_prior", "robust_sample", "PRIORS", "__version__"]
+__version__ = "0.2.0"
+__all__ = ["centerize", "spherize", "sample_prior", "robust_sample", "PRIORS", "PIPELINES", "__version__"]

@@ -4,21 +4,63 @@
         --device auto --out runs/sae [--resume]
     python -m sphericalae sample --run runs/sae --prior uniform -n 64 --out grid.png
 
+The options of ``train`` are the fields of ModelConfig and TrainConfig (sphericalae.config).
 Under torchrun the same train command runs data-parallel (DistributedDataParallel):
 
     torchrun --nproc_per_node 4 -m sphericalae train --model sae --dataset folder:/data/ffhq \\
         --image-size 128 --latent-dim 512 --batch-size 256 --out runs/sae-ffhq
+
+Mistakes (an unknown option value, a bad run folder, an unreadable checkpoint, a NaN) end with one
+line on stderr and exit status 2; Ctrl-C ends with status 130 and says where the last checkpoint is.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import sys
+import typing
 from pathlib import Path
 
-from .models import KINDS, RECON
-from .ops import PRIORS
+from .config import ModelConfig, TrainConfig
+from .ops import PIPELINES, PRIORS, pipeline_name, prior_name
+
+_BOOL = {"auto": None, "on": True, "off": False, "true": True, "false": False}
+
+
+def _add_config_options(parser, cls):
+    """One option per dataclass field: type, default, choices and help come from the field."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        flags = meta.get("flags", (f"--{f.name.replace('_', '-')}",))
+        kind = hints[f.name]
+        args = typing.get_args(kind)
+        base = next((a for a in args if a is not type(None)), kind) if args else kind
+        kw = {"dest": f.name, "default": None, "help": f"{meta.get('help', '')} (default: "
+              f"{'auto' if f.default is None else f.default})"}
+        if base is bool:
+            kw.update(type=lambda s: _BOOL[s.lower()] if s.lower() in _BOOL else s, metavar="{auto,on,off}")
+        elif "choices" in meta:
+            kw.update(metavar="{" + ",".join(meta["choices"]()) + "}")
+        elif base in (int, float):
+            kw.update(type=_number(base, flags[0]))
+        parser.add_argument(*flags, **kw)
+
+
+def _number(base, flag):
+    def parse(text):
+        try:
+            return base(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} expects {'an integer' if base is int else 'a number'}, "
+                                             f"got {text!r}") from None
+    return parse
+
+
+def _config_from(args, cls, **override):
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name) is not None}
+    return cls(**{**given, **override})
 
 
 def _parser():
@@ -26,84 +68,101 @@ def _parser():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train an autoencoder and write checkpoints to a run folder")
-    tr.add_argument("--model", required=True, help=f"one of: {', '.join(KINDS)}")
-    tr.add_argument("--dataset", required=True, help="mnist-5k, mnist, lfw-faces or folder:PATH")
-    tr.add_argument("--latent-dim", type=int, default=10, help="size d of the code the decoder reads (default 10)")
-    tr.add_argument("--epochs", type=int, default=20, help="number of epochs (default 20)")
-    tr.add_argument("--batch-size", type=int, default=64, help="global batch size (default 64)")
-    tr.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    tr.add_argument("--recon", default="bce", help=f"reconstruction loss, one of: {', '.join(RECON)} (default bce)")
-    tr.add_argument("--beta", type=float, default=1.0, help="weight of the KL term for vae, svae, ps (default 1)")
-    tr.add_argument("--image-size", type=int, default=None, help="32, 64 or 128 for image folders / faces")
-    tr.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    tr.add_argument("--seed", type=int, default=0, help="seed for weights, data order and sampling")
+    _add_config_options(tr, ModelConfig)
+    _add_config_options(tr, TrainConfig)
     tr.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, config.json")
-    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out (same settings; "
+                    "a larger --epochs is accepted)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     sa = sub.add_parser("sample", help="decode prior samples of a trained run into an image grid")
     sa.add_argument("--run", required=True, help="run folder written by train")
-    sa.add_argument("--prior", default="normal", help=f"one of: {', '.join(PRIORS)}")
-    sa.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    sa.add_argument("--raw", action="store_true", help="raw prior samples instead of Algorithm 1")
-    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--prior", default=None, help=f"one of: {', '.join(PRIORS)} (default: the model's own prior)")
+    sa.add_argument("--pipeline", default=None, help=f"one of: {', '.join(PIPELINES)}, or raw / both "
+                    "(default: the model's own)")
+    sa.add_argument("-n", type=_number(int, "-n"), default=64, help="number of samples (default 64)")
+    sa.add_argument("--seed", type=_number(int, "--seed"), default=0)
     sa.add_argument("--out", required=True, help="PNG file for the grid")
+    sa.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return ap
 
 
-def _train(args, ap):
-    from .data import arch_for, load
-    from .models import build
+def _train(args):
+    from .data import image_shape, load_for
+    from .models import arch_for, build
     from .train import fit
 
-    if args.model not in KINDS:
-        ap.error(f"unknown model {args.model!r}; valid models: {', '.join(KINDS)}")
-    if args.recon not in RECON:
-        ap.error(f"unknown reconstruction loss {args.recon!r}; valid: {', '.join(RECON)}")
+    train_config = _config_from(args, TrainConfig)
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     if distributed:
+        import torch
         import torch.distributed as dist
 
-        backend = "nccl" if args.device != "cpu" and __import__("torch").cuda.is_available() else "gloo"
+        backend = "nccl" if train_config.device != "cpu" and torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
         if backend == "nccl":
-            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            train_config = dataclasses.replace(train_config, device=f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    _config_from(args, ModelConfig, arch=args.arch or "mlp")          # refuse bad options before loading data
+    _check_run_folder(args.out, args.resume, train_config)
     try:
-        train_set, heldout = load(args.dataset, image_size=args.image_size, seed=args.seed)
-        model = build(args.model, arch_for(args.dataset, args.image_size), args.latent_dim, args.recon, args.beta)
-        out = Path(args.out)
-        if not args.resume and (out / "checkpoint.pt").exists():
-            ap.error(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({**model.config, "dataset": args.dataset,
-                                                     "image_size": args.image_size, "seed": args.seed}, indent=1))
-        fit(model, train_set, heldout, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            device=args.device, seed=args.seed, out=out, resume=args.resume, progress=not args.no_progress)
+        data = load_for(train_config)
+        arch = args.arch or arch_for(image_shape(data[0]))
+        model_config = _config_from(args, ModelConfig, arch=arch)
+        model = build(model_config, seed=train_config.seed)
+        fit(model, data, train_config, out=args.out, resume=args.resume, progress=not args.no_progress)
     finally:
         if distributed:
             dist.destroy_process_group()
 
 
-def _sample(args, ap):
+def _check_run_folder(out, resume, train_config):
+    """The run-folder and resume checks of ``fit``, done before the data are loaded (fast errors)."""
+    from .config import config_diff
+    from .train import load_checkpoint, prepare_run_dir
+
+    prepare_run_dir(out, resume)
+    if resume:
+        problems = config_diff(load_checkpoint(out)["train_config"], train_config)
+        if problems:
+            raise ValueError(f"--resume with settings that differ from the checkpoint in {out}: " + "; ".join(problems))
+
+
+def _sample(args):
     import torch
     from torchvision.utils import save_image
 
-    from .models import build
-    from .train import load_checkpoint
+    from .train import load_run
 
-    if args.prior not in PRIORS:
-        ap.error(f"unknown prior {args.prior!r}; valid priors: {', '.join(PRIORS)}")
+    prior = prior_name(args.prior) if args.prior is not None else None
+    pipeline = pipeline_name(args.pipeline) if args.pipeline is not None else None
     if args.n < 1:
-        ap.error("-n must be at least 1")
-    state = load_checkpoint(args.run)
-    cfg = state["config"]
-    model = build(cfg["kind"], cfg["arch"], cfg["latent_dim"], cfg["recon"], cfg["beta"])
-    model.load_state_dict(state["model"])
-    model.eval()
-    images = model.decode_prior(args.prior, args.n, robust=not args.raw,
-                                generator=torch.Generator().manual_seed(args.seed))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, args.out, nrow=int(max(1, round(args.n ** 0.5))))
-    print(f"wrote {args.n} samples ({args.prior}, {'raw' if args.raw else 'Algorithm 1'}) to {args.out}")
+        raise ValueError("-n must be at least 1")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must name a .png file, got {str(out)!r}")
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists; pass --force to overwrite it or choose another --out")
+    model, _ = load_run(args.run)
+    images = model.decode_prior(prior, args.n, pipeline, generator=args.seed)
+    if not torch.isfinite(images).all():
+        raise ValueError(f"the decoded images of {args.run} are not finite; nothing written")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_image(images, out, nrow=int(max(1, round(args.n ** 0.5))))
+    except OSError as err:
+        raise ValueError(f"cannot write {out}: {err.strerror or err}") from None
+    how = "own prior" if prior is None else f"{prior}, {pipeline or 'default pipeline'}"
+    print(f"wrote {args.n} samples ({model.kind}, {how}) to {out}")
+
+
+def _last_checkpoint(out):
+    from .train import CHECKPOINT, load_checkpoint
+
+    try:
+        state = load_checkpoint(out)
+        return (f"the last checkpoint, {Path(out) / CHECKPOINT} (epoch {state['epoch']}), is kept; "
+                "continue with --resume")
+    except (ValueError, FileNotFoundError, OSError):
+        return "no checkpoint was written yet"
 
 
 def main(argv=None):
@@ -111,11 +170,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         if args.command == "train":
-            _train(args, ap)
+            _train(args)
         else:
-            _sample(args, ap)
-    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
-        print(f"error: {err}", file=sys.stderr)
+            _sample(args)
+    except KeyboardInterrupt:
+        where = _last_checkpoint(args.out) if args.command == "train" and args.out else ""
+        print(f"interrupted; {where}", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, OSError) as err:
+        print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
         return 2
     return 0
 

@@ -48,8 +48,7 @@ from typing import NamedTuple
 import torch
 
 __all__ = ["log_bessel_iv", "bessel_ratio", "log_hyp0f1_normalizer", "vmf_kl_to_uniform", "bessel_terms",
-           "BesselTerms", "K_MAX", "one_minus_bessel_ratio",
-           "kl_scipy_float32"]
+           "BesselTerms", "K_MAX", "one_minus_bessel_ratio"]
 
 K_MAX = 2.0 ** 100      # ~1.27e30, largest k accepted (exact in float16/32/64; mpmath-checked to 1e30)
 _DEBYE_ORDER = 15.0
@@ -294,22 +293,3 @@ def vmf_kl_to_uniform(m: int, k, terms=None):
     v, k = _check(m / 2 - 1, k)
     # d/dk [k A - log S] = A + k A' - A = k A'
     return _OfK.apply(k, v, terms, lambda t: t.kl.clamp_min(0), lambda t, kk, v: kk * t.d_ratio)
-
-
-def kl_scipy_float32(m: int, k):
-    """The KL(vMF || uniform) recipe of the public S-VAE code, kept only to show how it fails:
-    Bessel functions from scipy on the CPU (exponentially scaled), cast to float32, then the
-    textbook formula ``k A + log C_m(k) + log |S^(m-1)|``. At m = 512 it is NaN for every k below
-    about 310 (``ive`` underflows to 0 in float32) and inaccurate a little above. Returns numpy."""
-    import numpy as np
-    import scipy.special
-
-    kk = np.asarray(k.detach().cpu().numpy() if isinstance(k, torch.Tensor) else k, dtype=np.float64)
-    v = m / 2 - 1
-    iv = scipy.special.ive(v, kk).astype(np.float32)
-    iv1 = scipy.special.ive(v + 1, kk).astype(np.float32)
-    k32 = kk.astype(np.float32)
-    log_area = np.float32(math.log(2) + (m / 2) * math.log(math.pi) - math.lgamma(m / 2))
-    with np.errstate(all="ignore"):
-        log_c = v * np.log(k32) - np.float32((m / 2) * math.log(2 * math.pi)) - (np.log(iv) + k32)
-        return k32 * (iv1 / iv) + log_c + log_area

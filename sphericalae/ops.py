@@ -13,12 +13,13 @@ Conventions (written once, used by every module of sphericalae):
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 import torch
 
-__all__ = ["centerize", "spherize", "sample_prior", "robust_sample", "PRIORS"]
+from .checks import finite_float, positive_int
+
+__all__ = ["centerize", "spherize", "sample_prior", "robust_sample", "prior_name", "pipeline_name",
+           "resolve_generator", "PRIORS", "PIPELINES"]
 
 
 def _to_float_tensor(z):
@@ -82,6 +83,28 @@ def spherize(z, eps: float = 1e-12, scale_safe: bool = True):
     return back(u / norm.clamp_min(eps))
 
 
+# The four cells of the paper's Table 1: which steps of Algorithm 1 are applied to a prior sample.
+PIPELINES = {
+    "vanilla": lambda z: z,
+    "spherize": spherize,
+    "centerize": centerize,
+    "centerize+spherize": lambda z: spherize(centerize(z)),
+}
+"""name -> function of a set of draws. ``centerize+spherize`` is Algorithm 1 (without the redraw
+of constant vectors that :func:`robust_sample` adds)."""
+
+_PIPELINE_ALIASES = {"raw": "vanilla", "both": "centerize+spherize", "algorithm1": "centerize+spherize"}
+
+
+def pipeline_name(name) -> str:
+    """The key of :data:`PIPELINES` for a name or alias (``raw``, ``both``)."""
+    key = _PIPELINE_ALIASES.get(name, name) if isinstance(name, str) else name
+    if key not in PIPELINES:
+        raise ValueError(f"unknown pipeline {name!r}; valid pipelines: {', '.join(PIPELINES)} "
+                         f"(aliases: {', '.join(_PIPELINE_ALIASES)})")
+    return key
+
+
 # --- priors -------------------------------------------------------------------------------------
 # The paper names four priors (Section 5.1, Table 1) but gives no parameters. We follow it where it
 # speaks: its uniform prior must be symmetric about the origin (it is fixed by spherization alone),
@@ -90,26 +113,28 @@ def spherize(z, eps: float = 1e-12, scale_safe: bool = True):
 # changed through keyword arguments of ``sample_prior``.
 
 def _normal(shape, gen, device, dtype, mean=0.0, std=1.0):
-    if not std > 0:
-        raise ValueError(f"normal prior: std must be positive, got {std!r}")
+    mean = finite_float(mean, "normal prior: mean")
+    std = finite_float(std, "normal prior: std", low=0, low_open=True)
     return torch.randn(shape, generator=gen, device=device, dtype=dtype) * std + mean
 
 
 def _uniform(shape, gen, device, dtype, low=-1.0, high=1.0):
+    low, high = finite_float(low, "uniform prior: low"), finite_float(high, "uniform prior: high")
     if not high > low:
         raise ValueError(f"uniform prior: need low < high, got low={low!r}, high={high!r}")
     return torch.rand(shape, generator=gen, device=device, dtype=dtype) * (high - low) + low
 
 
 def _poisson(shape, gen, device, dtype, rate=1.0):
-    if not rate > 0:
-        raise ValueError(f"poisson prior: rate must be positive, got {rate!r}")
-    rates = torch.full(shape, float(rate), device=device, dtype=dtype)
+    # torch.poisson is measured exact (mean and sd) up to rate 1e15; its sd drifts by 20% from
+    # 1e16 and its int64 counter overflows to -9.2e18 above 9.2e18: rates above 1e15 are refused.
+    rate = finite_float(rate, "poisson prior: rate", low=0, low_open=True, high=1e15)
+    rates = torch.full(shape, rate, device=device, dtype=dtype)
     return torch.poisson(rates, generator=gen)
 
 
 def _chi2(shape, gen, device, dtype, df=1):
-    k = _positive_int(df, "chi2 prior: df")
+    k = positive_int(df, "chi2 prior: df")
     # Sum of df squared standard normals: exact, and honours the generator on every device.
     x = torch.randn((k, *shape), generator=gen, device=device, dtype=dtype)
     return x.square().sum(dim=0)
@@ -126,19 +151,18 @@ PRIORS = {
 _ALIASES = {"gaussian": "normal", "chi-squared": "chi2", "chisquared": "chi2", "chi_squared": "chi2"}
 
 
-def _positive_int(value, what: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}") from None
-    if v < 1:
-        raise ValueError(f"{what} must be a positive integer (>= 1), got {v}")
-    return v
+def prior_name(name) -> str:
+    """The registry key of a prior name or alias (``gaussian`` -> ``normal``); an error names the
+    valid ones."""
+    if isinstance(name, str):
+        key = _ALIASES.get(name.lower(), name.lower())
+        if key in PRIORS:
+            return key
+    raise ValueError(f"unknown prior {name!r}; valid priors: {', '.join(PRIORS)} "
+                     f"(aliases: {', '.join(_ALIASES)})")
 
 
-def _resolve_generator(generator, device):
+def resolve_generator(generator, device):
     """Accept a torch.Generator, an int seed, or None. Returns (generator, device)."""
     if generator is None:
         return None, torch.device(device) if device is not None else torch.device("cpu")
@@ -159,13 +183,9 @@ def sample_prior(name: str, n: int, dim: int, generator=None, *, device=None, dt
     ``generator``: a ``torch.Generator`` (its device is used unless ``device`` is given), an int
     seed, or None for torch's global generator. ``dtype`` defaults to torch's default float dtype.
     """
-    if not isinstance(name, str):
-        raise ValueError(f"prior name must be a string, one of {', '.join(PRIORS)}; got {name!r}")
-    key = _ALIASES.get(name.lower(), name.lower())
-    if key not in PRIORS:
-        raise ValueError(f"unknown prior {name!r}; valid priors: {', '.join(PRIORS)}")
-    n = _positive_int(n, "n (number of samples)")
-    dim = _positive_int(dim, "dim (ambient dimension m)")
+    key = prior_name(name)
+    n = positive_int(n, "n (number of samples)")
+    dim = positive_int(dim, "dim (ambient dimension m)")
     sampler, defaults = PRIORS[key]
     unknown = set(params) - set(defaults)
     if unknown:
@@ -173,7 +193,7 @@ def sample_prior(name: str, n: int, dim: int, generator=None, *, device=None, dt
     dtype = dtype or torch.get_default_dtype()
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
-    gen, dev = _resolve_generator(generator, device)
+    gen, dev = resolve_generator(generator, device)
     return sampler((n, dim), gen, dev, dtype, **{**defaults, **params})
 
 
@@ -186,9 +206,9 @@ def robust_sample(name: str, n: int, dim: int, generator=None, *, device=None, d
     Draws that are constant vectors (possible for Poisson) are redrawn, so every output point is
     on the sphere. Arguments as in :func:`sample_prior`.
     """
-    if _positive_int(dim, "dim (ambient dimension m)") < 2:
+    if positive_int(dim, "dim (ambient dimension m)") < 2:
         raise ValueError("robust_sample needs dim >= 2: after centerize a vector in R^1 is 0")
-    gen, dev = _resolve_generator(generator, device)
+    gen, dev = resolve_generator(generator, device)
     z = centerize(sample_prior(name, n, dim, gen, device=dev, dtype=dtype, **params))
     # A discrete prior (Poisson) can draw a constant vector, which centerize sends to 0: a point
     # with no direction. Redraw those rows, i.e. sample the prior conditioned on a non-constant

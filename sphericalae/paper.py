@@ -2,6 +2,11 @@
 sets our measurements beside the same reference values. Each constant names its source.
 """
 
+# Section 5.1, Table 1: the four priors the paper feeds its generator (it gives no parameters; ours
+# are in sphericalae.ops.PRIORS). A fact of the paper, kept apart from the prior registry, so that
+# adding a prior to the registry changes no page.
+PRIORS = ("normal", "uniform", "poisson", "chi2")
+
 # Table 1: FID of StyleGAN (trained on FFHQ with normal z, dz = 512) fed with other priors.
 # Columns: which steps of Algorithm 1 are applied to the sample (names as in sphericalae.stats).
 TABLE1_FID = {

@@ -1,6 +1,7 @@
 """Re-execute book pages at their full-scale parameters with papermill (``make reproduce``).
 
-The plan lives in ``reproduce.yml`` at the repository root: one entry per experiment page, mapping
+The plan lives in ``reproduce.yml`` (looked up in the current folder, the repository root under
+``make reproduce``; ``--plan`` names another): one entry per experiment page, mapping
 the page (``book/NAME.md``) to the papermill parameters of its full-scale run. Papermill reads only
 .ipynb, so each MyST page is converted with jupytext in memory on the way. Outputs go to
 ``results/NAME.ipynb``; papermill records the parameters in the notebook's metadata, and a line per
@@ -20,10 +21,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_plan(path: Path | str = ROOT / "reproduce.yml") -> dict:
+def load_plan(path: Path | str = "reproduce.yml") -> dict:
     """Read the plan: ``{page name: {parameter: value}}``. Refuses a malformed file clearly."""
     path = Path(path)
     if not path.is_file():
@@ -45,7 +43,7 @@ def parse_overrides(items) -> dict:
     return out
 
 
-def run_page(name: str, parameters: dict, book_dir: Path = ROOT / "book", out_dir: Path = ROOT / "results",
+def run_page(name: str, parameters: dict, book_dir: Path = Path("book"), out_dir: Path = Path("results"),
              kernel_name: str = "python3"):
     """Execute ``book_dir/name.md`` with ``parameters`` into ``out_dir/name.ipynb``; returns seconds."""
     import jupytext
@@ -74,10 +72,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sphericalae.reproduce", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pages", nargs="*", help="page names from reproduce.yml (default: all)")
-    ap.add_argument("--plan", default=str(ROOT / "reproduce.yml"), help="the plan file")
+    ap.add_argument("--plan", default="reproduce.yml", help="the plan file (default: ./reproduce.yml)")
+    ap.add_argument("--book", default="book", help="folder of the MyST pages (default: ./book)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a parameter for every page run (repeatable)")
-    ap.add_argument("--out", default=str(ROOT / "results"), help="output folder")
+    ap.add_argument("--out", default="results", help="output folder (default: ./results)")
     args = ap.parse_args(argv)
     plan = load_plan(args.plan)
     unknown = [p for p in args.pages if p not in plan]
@@ -87,7 +86,7 @@ def main(argv=None) -> int:
     for name in args.pages or list(plan):
         params = {**plan[name], **overrides}
         print(f"== {name}: {params}", flush=True)
-        seconds = run_page(name, params, out_dir=Path(args.out))
+        seconds = run_page(name, params, book_dir=Path(args.book), out_dir=Path(args.out))
         print(f"== {name}: done in {seconds:.1f} s -> {Path(args.out) / (name + '.ipynb')}", flush=True)
     return 0
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from .ops import PRIORS, _to_float_tensor, centerize, sample_prior, spherize
+from .ops import PIPELINES, _to_float_tensor, sample_prior
+from .paper import PRIORS
 
 __all__ = ["pairwise_distances", "energy_distance", "summarize", "prior_gap_table", "PIPELINES"]
 
@@ -72,15 +73,6 @@ def summarize(z) -> dict:
         "coord_skew": (c ** 3).mean(), "coord_kurt": (c ** 4).mean() - 3.0,
     }
     return {k: float(v) for k, v in out.items()}
-
-
-# The four cells of the paper's Table 1: which steps of Algorithm 1 are applied to a prior sample.
-PIPELINES = {
-    "vanilla": lambda z: z,
-    "spherize": spherize,
-    "centerize": centerize,
-    "centerize+spherize": lambda z: spherize(centerize(z)),
-}
 
 
 def prior_gap_table(dim: int, n: int = 1000, reps: int = 3, seed: int = 0, dtype=torch.float64,

@@ -19,7 +19,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaln, polygamma
 
-from .ops import _positive_int, _resolve_generator, robust_sample, sample_prior, spherize
+from .checks import positive_int as _positive_int
+from .ops import resolve_generator as _resolve_generator
+from .ops import robust_sample, sample_prior, spherize
 
 __all__ = ["volume_fraction", "annulus_width", "pairwise_distance_pdf", "pairwise_distance_moments",
            "pairwise_distance_asymptotes", "wasserstein2", "sliced_wasserstein2", "w2_between_priors",

@@ -182,7 +182,7 @@ def test_bad_order():
 
 
 def test_public_recipe_reproduces_the_documented_failure():
-    from sphericalae.bessel import kl_scipy_float32
+    from sphericalae.baselines import kl_scipy_float32
 
     k = np.logspace(-2, 4, 400)
     at512 = kl_scipy_float32(512, k)

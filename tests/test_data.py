@@ -3,18 +3,19 @@ import numpy as np
 import pytest
 import torch
 
-from sphericalae.data import arch_for, load
+from sphericalae.data import load, read_image
+from sphericalae.models import arch_for
 
 
 def test_mnist_5k_split_is_seeded_and_disjoint():
-    train, test = load("mnist-5k", seed=3)
+    train, test = load("mnist-5k", split_seed=3)
     assert len(train) == 4500 and len(test) == 500
     x, y = train.tensors
     assert x.shape[1:] == (1, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert len(torch.unique(y)) == 10          # shuffled before the split: all classes in train
-    again, _ = load("mnist-5k", seed=3)
+    again, _ = load("mnist-5k", split_seed=3)
     assert torch.equal(again.tensors[0], x)
-    other, _ = load("mnist-5k", seed=4)
+    other, _ = load("mnist-5k", split_seed=4)
     assert not torch.equal(other.tensors[0], x)
 
 
@@ -36,7 +37,7 @@ def test_image_folder(tmp_path):
     assert len(train) + len(test) == 6 and len(test) == 2
     x, label = train[0]
     assert x.shape == (3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1 and label == -1
-    assert arch_for(f"folder:{tmp_path}", 32) == "conv32"
+    assert arch_for(x.shape) == "conv32"
 
 
 def test_folder_errors(tmp_path):
@@ -58,6 +59,8 @@ def test_bad_image_size_and_holdout():
         load("lfw-faces", image_size=48)
     with pytest.raises(ValueError, match="holdout"):
         load("mnist-5k", holdout=1.5)
+    with pytest.raises(ValueError, match="holdout"):
+        load("mnist-5k", holdout=float("nan"))
 
 
 def test_full_mnist_offline_says_so(tmp_path, monkeypatch):
@@ -67,5 +70,35 @@ def test_full_mnist_offline_says_so(tmp_path, monkeypatch):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: Name or service not known")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
-    with pytest.raises(RuntimeError, match="offline.*mnist-5k"):
-        load("mnist", root=tmp_path)
+    monkeypatch.setenv("SPHERICALAE_DATA", str(tmp_path))
+    with pytest.raises(RuntimeError, match=f"into {tmp_path}.*offline.*mnist-5k"):
+        load("mnist")
+
+
+def test_16_bit_png_keeps_its_depth(tmp_path):
+    from PIL import Image
+
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))     # mean 0.5
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    x = read_image(tmp_path / "deep.png", 32)
+    assert x.shape == (3, 32, 32) and abs(float(x.mean()) - 0.5) < 0.02 and float(x.max()) <= 1
+
+
+def test_bad_image_files_are_refused_by_name_before_training(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((20, 20, 3)) * 255).astype(np.uint8)).save(tmp_path / f"ok{i}.jpg")
+    good = (tmp_path / "ok0.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(good[: len(good) // 2])               # truncated JPEG
+    (tmp_path / "empty.png").write_bytes(b"")                                # 0-byte PNG
+    (tmp_path / "text.png").write_text("not an image at all")                # text named .png
+    with pytest.raises(ValueError) as err:
+        load(f"folder:{tmp_path}", image_size=32)
+    msg = str(err.value)
+    assert "3 of 6 files" in msg and "nothing was trained" in msg
+    for name in ("cut.jpg", "empty.png", "text.png"):
+        assert name in msg
+    assert "ok0.jpg" not in msg

@@ -191,11 +191,26 @@ def test_numpy_integer_sizes_are_accepted():
     assert sample_prior("normal", np.int64(2), np.int32(3)).shape == (2, 3)
 
 
-@pytest.mark.parametrize("kw,msg", [({"rate": -1.0}, "rate must be positive"), ({"df": 0}, "df"),
-                                    ({"df": 1.5}, "df"), ({"lam": 2.0}, "unknown")])
-def test_bad_prior_parameters(kw, msg):
+@pytest.mark.parametrize("prior,kw,msg", [
+    ("poisson", {"rate": -1.0}, "rate must be > 0"), ("chi2", {"df": 0}, "df"), ("chi2", {"df": 1.5}, "df"),
+    ("poisson", {"lam": 2.0}, "unknown"),
+    ("poisson", {"rate": float("nan")}, "rate must be a finite number"),
+    ("poisson", {"rate": float("inf")}, "rate must be a finite number"),
+    ("poisson", {"rate": 1e300}, "rate must be <= 1000000000000000"),
+    ("normal", {"mean": float("nan")}, "mean must be a finite number"),
+    ("normal", {"std": float("inf")}, "std must be a finite number"),
+    ("uniform", {"low": float("-inf")}, "low must be a finite number"),
+    ("uniform", {"high": float("nan")}, "high must be a finite number"),
+    ("chi2", {"df": float("nan")}, "df must be a positive integer"),
+])
+def test_bad_prior_parameters(prior, kw, msg):
     with pytest.raises(ValueError, match=msg):
-        sample_prior("poisson" if "rate" in kw or "lam" in kw else "chi2", 2, 3, **kw)
+        sample_prior(prior, 2, 3, **kw)
+
+
+def test_largest_poisson_rate_is_still_right():
+    x = sample_prior("poisson", 20000, 1, 0, dtype=torch.float64, rate=1e15)
+    assert abs(float(x.mean()) / 1e15 - 1) < 1e-8 and abs(float(x.std()) / 1e15 ** 0.5 - 1) < 0.05
 
 
 def test_bad_generator_type():

@@ -1,11 +1,16 @@
 """The reproduction plan and its command line (the papermill run itself is exercised by make reproduce)."""
+from pathlib import Path
+
 import pytest
 
-from sphericalae.reproduce import ROOT, load_plan, main, parse_overrides
+from sphericalae.reproduce import load_plan, main, parse_overrides
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN = ["--plan", str(ROOT / "reproduce.yml"), "--book", str(ROOT / "book")]
 
 
 def test_plan_names_existing_pages_with_their_parameters():
-    plan = load_plan()
+    plan = load_plan(ROOT / "reproduce.yml")
     assert plan, "reproduce.yml lists no page"
     for name, params in plan.items():
         page = (ROOT / "book" / f"{name}.md").read_text()
@@ -55,13 +60,13 @@ def test_bad_plan_is_refused(tmp_path):
 
 def test_unknown_page_is_an_error(capsys):
     with pytest.raises(SystemExit):
-        main(["no_such_page"])
+        main(["no_such_page", *PLAN])
     assert "pages in the plan" in capsys.readouterr().err
 
 
 def test_reproduce_runs_a_page(tmp_path):
     # small parameters: checks the jupytext -> papermill path end to end and the run log
-    main(["robust_sampling", "--set", "n=200", "--set", "reps=2", "--out", str(tmp_path)])
+    main(["robust_sampling", *PLAN, "--set", "n=200", "--set", "reps=2", "--out", str(tmp_path)])
     import nbformat
     nb = nbformat.read(tmp_path / "robust_sampling.ipynb", as_version=4)
     assert nb.metadata.papermill.parameters == {"n": 200, "reps": 2}

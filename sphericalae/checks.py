@@ -1,0 +1,59 @@
+"""Argument checks shared by the package: each raises ``ValueError`` naming the argument, what it
+got and what is accepted. ``what`` is the name the user knows (``"n (number of points)"``,
+``"--seed"``)."""
+from __future__ import annotations
+
+import math
+import operator
+
+__all__ = ["positive_int", "seed_value", "finite_float", "choice"]
+
+
+def positive_int(value, what: str, least: int = 1) -> int:
+    """``value`` as an ``int`` >= ``least`` (bools, floats and strings are refused)."""
+    need = "a positive integer (>= 1)" if least == 1 else f"an integer >= {least}"
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be {need}, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be {need}, got {value!r}") from None
+    if v < least:
+        raise ValueError(f"{what} must be {need}, got {v}")
+    return v
+
+
+def seed_value(value, what: str = "seed") -> int:
+    """A seed: an integer in [0, 2^63)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be an integer in [0, 2^63), got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be an integer in [0, 2^63), got {value!r}") from None
+    if not 0 <= v < 2**63:
+        raise ValueError(f"{what} must be an integer in [0, 2^63), got {v}")
+    return v
+
+
+def finite_float(value, what: str, *, low=None, high=None, low_open=False) -> float:
+    """``value`` as a finite ``float`` within [low, high] (``low_open``: strictly above ``low``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a finite number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(v):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if low is not None and (v <= low if low_open else v < low):
+        raise ValueError(f"{what} must be {'>' if low_open else '>='} {low}, got {v!r}")
+    if high is not None and v > high:
+        raise ValueError(f"{what} must be <= {high}, got {v!r}")
+    return v
+
+
+def choice(value, registry, what: str, plural: str | None = None):
+    """``value`` if it is a key of ``registry``; otherwise an error listing the keys:
+    ``unknown model 'gan'; valid models: sae, vae, ...``."""
+    if not isinstance(value, str) or value not in registry:
+        raise ValueError(f"unknown {what} {value!r}; valid {plural or what + 's'}: {', '.join(registry)}")
+    return value

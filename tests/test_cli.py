@@ -1,0 +1,205 @@
+"""The command line (in-process, through ``main``): configs shared with the API, resume checks, and
+every user mistake as one line on stderr with exit status 2 (no traceback)."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sphericalae.__main__ import main
+from sphericalae.config import ModelConfig, TrainConfig
+from sphericalae.train import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--dataset", "mnist-5k", "--latent-dim", "6", "--batch-size", "256", "--no-progress"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err, *needles):
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", "--model", "vae", *FAST, "--epochs", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_help_lists_every_config_field():
+    text = subprocess.run([sys.executable, "-m", "sphericalae", "train", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120).stdout
+    import dataclasses
+    for cls in (ModelConfig, TrainConfig):
+        for f in dataclasses.fields(cls):
+            flag = f.metadata.get("flags", (f"--{f.name.replace('_', '-')}",))[0]
+            assert flag in text, flag
+    for opt in ("--out", "--resume", "{sae,vae,svae,ps,ae}", "{bce,l2,l1}"):
+        assert opt in text
+
+
+def test_config_json_and_checkpoint_hold_the_configs(trained):
+    saved = json.loads((trained / "config.json").read_text())
+    state = load_checkpoint(trained)
+    assert saved["model"]["kind"] == "vae" and saved["model"]["arch"] == "mlp" and saved["model"]["recon"] == "bce"
+    assert saved["train"]["dataset"] == "mnist-5k" and saved["train"]["seed"] == 0
+    assert state["model_config"] == ModelConfig(**saved["model"])
+    assert state["train_config"] == TrainConfig(**saved["train"])
+
+
+def test_resume_with_a_changed_setting_is_refused_naming_each_field(trained, capsys):
+    before = (trained / "config.json").read_text()
+    code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "2", "--seed", "3", "--lr", "0.01",
+                       "--out", trained, "--resume")
+    one_line_error(code, err, "seed: 0 in the checkpoint, 3 now", "lr: 0.001 in the checkpoint, 0.01 now")
+    code, _, err = run(capsys, "train", "--model", "sae", *FAST, "--epochs", "2", "--out", trained, "--resume")
+    one_line_error(code, err, "model kind: 'vae' in the checkpoint, 'sae' now")
+    code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "2", "--split-seed", "1",
+                       "--out", trained, "--resume")
+    one_line_error(code, err, "split_seed: 0 in the checkpoint, 1 now")
+    assert (trained / "config.json").read_text() == before          # a failed resume changes nothing
+    assert load_checkpoint(trained)["epoch"] == 1
+
+
+def test_cli_accepts_every_prior_name_the_api_accepts(trained, tmp_path, capsys):
+    for prior in ("gaussian", "chi-squared", "poisson"):
+        code, out, err = run(capsys, "sample", "--run", trained, "--prior", prior, "-n", "4",
+                             "--pipeline", "both", "--out", tmp_path / f"{prior}.png")
+        assert code == 0, err
+    code, out, err = run(capsys, "sample", "--run", trained, "-n", "4", "--out", tmp_path / "own.png")
+    assert code == 0 and "own prior" in out
+
+
+def test_sample_does_not_overwrite(trained, tmp_path, capsys):
+    target = tmp_path / "grid.png"
+    target.write_bytes(b"precious")
+    code, _, err = run(capsys, "sample", "--run", trained, "--out", target)
+    one_line_error(code, err, "exists; pass --force")
+    assert target.read_bytes() == b"precious"
+    assert run(capsys, "sample", "--run", trained, "--out", target, "--force")[0] == 0
+
+
+def test_sample_refuses_nan_weights(trained, tmp_path, capsys):
+    state = torch.load(trained / "checkpoint.pt", weights_only=True)
+    state["model"] = {k: v * float("nan") for k, v in state["model"].items()}
+    (tmp_path / "nan").mkdir()
+    torch.save(state, tmp_path / "nan" / "checkpoint.pt")
+    code, _, err = run(capsys, "sample", "--run", tmp_path / "nan", "--out", tmp_path / "g.png")
+    one_line_error(code, err, "NaN or infinite weights")
+    assert not (tmp_path / "g.png").exists()
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"", "not a readable checkpoint"),
+    (bytes(range(256)) * 40, "not a readable checkpoint"),
+    ("truncated", "not a readable checkpoint"),
+    ("dict", "not a sphericalae run checkpoint"),
+    ("evil", "refused"),
+])
+def test_bad_checkpoints_are_one_line_errors(trained, tmp_path, capsys, content, needle):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    path = bad / "checkpoint.pt"
+    if content == "truncated":
+        data = (trained / "checkpoint.pt").read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif content == "dict":
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif content == "evil":
+        torch.save({"model": _Evil()}, path)
+    else:
+        path.write_bytes(content)
+    for argv in (["sample", "--run", bad, "--out", tmp_path / "g.png"],
+                 ["train", "--model", "vae", *FAST, "--epochs", "2", "--out", bad, "--resume"]):
+        code, out, err = run(capsys, *argv)
+        one_line_error(code, err, needle)
+        assert "weights_only=False" not in err and "pwned" not in out
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda d: d / "afile", "is a file, not a folder"),
+    (lambda d: d / "afile" / "run", "cannot write the run folder"),
+    (lambda d: "", "run folder (--out) is empty"),
+    (lambda d: d / "foreign", "not part of a sphericalae run (notes.txt)"),
+    (lambda d: d / "orphan", "but no checkpoint"),
+])
+def test_bad_run_folders(tmp_path, capsys, make, needle):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    (tmp_path / "orphan").mkdir()
+    (tmp_path / "orphan" / "config.json").write_text("{}")
+    code, _, err = run(capsys, "train", "--model", "sae", *FAST, "--epochs", "1", "--out", make(tmp_path))
+    one_line_error(code, err, needle)
+    assert (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "orphan" / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--model", "gan"], "valid models: sae, vae, svae, ps, ae"),
+    (["--model", "sae", "--dataset", "cifar"], "valid datasets: mnist-5k, mnist, lfw-faces, folder:PATH"),
+    (["--model", "vae", "--beta", "-1"], "beta must be >= 0"),
+    (["--model", "vae", "--beta", "inf"], "beta must be a finite number"),
+    (["--model", "sae", "--seed", str(2**70)], "seed must be an integer in [0, 2^63)"),
+    (["--model", "sae", "--seed", "-1"], "seed must be an integer in [0, 2^63)"),
+    (["--model", "sae", "--amp", "maybe"], "amp must be true, false or None"),
+    (["--model", "sae", "--recon", "l3"], "valid reconstruction losses: bce, l2, l1"),
+])
+def test_bad_train_options(tmp_path, capsys, argv, needle):
+    code, _, err = run(capsys, "train", *argv, "--epochs", "1", "--out", tmp_path / "run")
+    one_line_error(code, err, needle)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_sample_options(trained, tmp_path, capsys):
+    code, _, err = run(capsys, "sample", "--run", trained, "--prior", "cauchy", "--out", tmp_path / "g.png")
+    one_line_error(code, err, "valid priors: normal, uniform, poisson, chi2")
+    code, _, err = run(capsys, "sample", "--run", tmp_path / "nowhere", "--out", tmp_path / "g.png")
+    one_line_error(code, err, "no checkpoint")
+    code, _, err = run(capsys, "sample", "--run", trained, "--pipeline", "sideways", "--out", tmp_path / "g.png")
+    one_line_error(code, err, "valid pipelines")
+
+
+def test_ctrl_c_says_where_the_last_checkpoint_is(trained, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import sphericalae.train
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sphericalae.train, "fit", interrupted)
+    code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "3", "--out", run_dir, "--resume")
+    assert code == 130 and "epoch 1" in err and str(run_dir / "checkpoint.pt") in err and "--resume" in err
+    code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "3", "--out", tmp_path / "new")
+    assert code == 130 and "no checkpoint was written yet" in err
+
+
+def test_same_command_same_bits(tmp_path, capsys):
+    runs = []
+    for name in ("a", "b"):
+        assert main(["train", "--model", "vae", *FAST, "--epochs", "1", "--out", str(tmp_path / name)]) == 0
+        runs.append(load_checkpoint(tmp_path / name))
+    for key, value in runs[0]["model"].items():
+        assert torch.equal(value, runs[1]["model"][key]), key
+    strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]] for r in runs]
+    assert strip[0] == strip[1] and math.isfinite(strip[0][0]["train_loss"])
