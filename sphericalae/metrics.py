@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,8 +234,22 @@ def swd(a, b, *, descriptors_per_image: int = 128, patch_size: int = 7, min_reso
 
 
 # ------------------------------------------------------------------------------- Frechet distance
+def _eigh(c, values_only=False):
+    """Symmetric eigendecomposition. Small CPU problems run on one thread: threads gain nothing there,
+    and on a busy machine LAPACK's thread barriers made a 128 x 128 eigh ~1000x slower (2 ms -> 2 s)."""
+    fn = torch.linalg.eigvalsh if values_only else torch.linalg.eigh
+    if c.device.type != "cpu" or c.shape[0] > 512 or torch.get_num_threads() == 1:
+        return fn(c)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn(c)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _psd_sqrt(c):
-    w, v = torch.linalg.eigh(c)
+    w, v = _eigh(c)
     return (v * w.clamp_min(0).sqrt()) @ v.T
 
 
@@ -259,7 +274,7 @@ def frechet_distance(features_a, features_b) -> float:
     cb = (fb - mu_b).T @ (fb - mu_b) / (fb.shape[0] - 1)
     sa = _psd_sqrt(ca)
     m = sa @ cb @ sa
-    tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum()
+    tr_sqrt = _eigh((m + m.T) / 2, values_only=True).clamp_min(0).sqrt().sum()
     fd = (mu_a - mu_b).square().sum() + ca.trace() + cb.trace() - 2 * tr_sqrt
     return max(float(fd), 0.0)
 
@@ -476,7 +491,9 @@ def inception_features(images, *, batch_size: int = 100, device=None) -> torch.T
     dev = x.device if device is None else _device(device)
     path = inception_weights()
     if (str(path), str(dev)) not in _INCEPTION:
-        _INCEPTION[(str(path), str(dev))] = torch.jit.load(str(path), map_location=dev).eval()
+        with warnings.catch_warnings():        # torch 2.x flags torch.jit.load as deprecated; it works
+            warnings.simplefilter("ignore", FutureWarning)
+            _INCEPTION[(str(path), str(dev))] = torch.jit.load(str(path), map_location=dev).eval()
     net = _INCEPTION[(str(path), str(dev))]
     out = []
     for b in x.split(_positive_int(batch_size, "batch_size")):
@@ -511,8 +528,9 @@ def metric_table(real, candidates: dict, metrics: dict, *, n: int | None = None,
     if n < 2 or n > min(sizes):
         raise ValueError(f"n={n} needs 2 <= n <= {min(sizes)} (half the real set and every candidate's size)")
     perm = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
-    reference, floor = real[perm[:n].numpy() if isinstance(real, np.ndarray) else perm[:n]], \
-        real[perm[n:2 * n].numpy() if isinstance(real, np.ndarray) else perm[n:2 * n]]
+    if isinstance(real, np.ndarray):
+        perm = perm.numpy()
+    reference, floor = real[perm[:n]], real[perm[n:2 * n]]
     rows = {}
     for row, fake in [("real (floor)", floor)] + [(k, v[:n]) for k, v in candidates.items()]:
         rows[row] = {"n": n}
