@@ -127,11 +127,15 @@ def laplacian_pyramid(images, min_resolution: int = 16) -> list:
     return out + [levels[-1]]
 
 
-def _descriptors(level, per_image, patch, gen):
-    """``per_image`` random ``patch x patch`` neighbourhoods of every image: (N * per_image, C, patch^2)."""
+def _positions(n, per_image, size, patch, gen):
+    """Random top-left corners (ys, xs), each (n, per_image, 1, 1), of patches in images of ``size``."""
+    return tuple(torch.randint(0, s - patch + 1, (n, per_image, 1, 1), generator=gen) for s in size)
+
+
+def _descriptors(level, ys, xs, patch):
+    """The ``patch x patch`` neighbourhoods at corners (ys, xs) of every image: (N * per_image, C, patch^2)."""
     n, c, h, w = level.shape
-    ys = torch.randint(0, h - patch + 1, (n, per_image, 1, 1), generator=gen)
-    xs = torch.randint(0, w - patch + 1, (n, per_image, 1, 1), generator=gen)
+    per_image = ys.shape[1]
     d = torch.arange(patch)
     idx = ((ys + d.view(-1, 1)) * w + xs + d).view(n, 1, -1).expand(n, c, -1).to(level.device)
     patches = level.flatten(2).gather(2, idx).view(n, c, per_image, patch * patch)
@@ -179,7 +183,8 @@ def swd(a, b, *, descriptors_per_image: int = 128, patch_size: int = 7, min_reso
         n_repeats: int = 4, projections_per_repeat: int = 128, generator=0,
         chunk_size: int = 1024) -> SWDResult:
     """Sliced Wasserstein distance between two image sets on Laplacian-pyramid patches, as in progressive
-    GAN (Karras et al. 2018, "Progressive growing of GANs", section 5 and appendix D.1).
+    GAN (Karras et al. 2018, "Progressive growing of GANs for improved quality, stability, and
+    variation", section 5, and its released code).
 
     For each level of :func:`laplacian_pyramid` (down to ``min_resolution``): draw
     ``descriptors_per_image`` random ``patch_size x patch_size`` neighbourhoods per image; normalise
@@ -197,9 +202,10 @@ def swd(a, b, *, descriptors_per_image: int = 128, patch_size: int = 7, min_reso
 
     ``a`` and ``b`` need the same shape (an equal number of images; at least 2). Descriptor positions
     and directions come from ``generator`` (an int seed or a CPU ``torch.Generator``), drawn for
-    ``a`` then ``b``: ``swd(x, x)`` is not 0 but the floor of the random descriptors, so compare with
-    two disjoint real sets of the same size. ``chunk_size`` images are filtered at a time (memory
-    only). Descriptors take ``N * descriptors_per_image * C * patch_size^2`` floats per set and level.
+    ``a`` then ``b``: ``swd(x, x)`` is not 0 but the floor of the random descriptors (0 only when a
+    patch covers a whole level), so compare with two disjoint real sets of the same size.
+    ``chunk_size`` images are filtered at a time (memory only; the result does not depend on it).
+    Descriptors take ``N * descriptors_per_image * C * patch_size^2`` floats per set and level.
     """
     a, b = _images(a, "a", min_n=2), _images(b, "b", min_n=2)
     _same(a, b, "shape (SWD pairs sorted projections: subsample the larger set)", slice(None))
@@ -217,17 +223,19 @@ def swd(a, b, *, descriptors_per_image: int = 128, patch_size: int = 7, min_reso
     dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
     b = b.to(a.device)
 
+    sizes = [tuple(lv.shape[-2:]) for lv in laplacian_pyramid(a[:1].to(dtype), min_res)]
+
     def level_descriptors(x):
-        parts = None
-        for block in x.to(dtype).split(chunk):
-            pyr = [_descriptors(lv, per_image, patch, gen) for lv in laplacian_pyramid(block, min_res)]
-            parts = [[d] for d in pyr] if parts is None else [p + [d] for p, d in zip(parts, pyr)]
+        corners = [_positions(len(x), per_image, size, patch, gen) for size in sizes]
+        parts = [[] for _ in sizes]
+        for i, block in enumerate(x.to(dtype).split(chunk)):
+            rows = slice(i * chunk, i * chunk + len(block))
+            for part, lv, (ys, xs) in zip(parts, laplacian_pyramid(block, min_res), corners):
+                part.append(_descriptors(lv, ys[rows], xs[rows], patch))
         return [_normalise(torch.cat(p)) for p in parts]
 
     da, db = level_descriptors(a), level_descriptors(b)
-    resolutions = [a.shape[-2]]
-    for _ in range(len(da) - 1):
-        resolutions.append((resolutions[-1] + 1) // 2)
+    resolutions = [size[0] for size in sizes]
     per_level = {r: 1e3 * _sliced_wasserstein(x, y, n_repeats, per_repeat, gen)
                  for r, x, y in zip(resolutions, da, db)}
     return SWDResult(per_level, float(np.mean(list(per_level.values()))))
@@ -255,7 +263,8 @@ def _psd_sqrt(c):
 
 def frechet_distance(features_a, features_b) -> float:
     """Frechet (2-Wasserstein) distance between Gaussians fitted to two feature sets (Heusel et al.
-    2017, "GANs trained by a two time-scale update rule...", eq. 6; Dowson & Landau 1982):
+    2017, "GANs trained by a two time-scale update rule converge to a local Nash equilibrium";
+    Dowson & Landau 1982):
 
     ``FD = |mu_a - mu_b|^2 + tr(C_a) + tr(C_b) - 2 tr((C_a C_b)^(1/2))``
 

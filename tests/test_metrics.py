@@ -116,8 +116,14 @@ def test_swd_seed_and_projection_count(digits):
     few = [M.swd(a, b, generator=s, n_repeats=1, projections_per_repeat=2, **kw).mean for s in range(8)]
     many = [M.swd(a, b, generator=s, n_repeats=2, projections_per_repeat=256, **kw).mean for s in range(8)]
     assert np.std(many) < 0.5 * np.std(few)
-    d = M._descriptors(torch.rand(5, 2, 16, 16), 12, 5, torch.Generator().manual_seed(0))
+    ys, xs = M._positions(5, 12, (16, 20), 5, torch.Generator().manual_seed(0))
+    assert int(ys.max()) <= 11 and int(xs.max()) <= 15
+    img = torch.rand(5, 2, 16, 20)
+    d = M._descriptors(img, ys, xs, 5)
     assert d.shape == (5 * 12, 2, 25)
+    y, x = int(ys[3, 7]), int(xs[3, 7])                    # descriptor 7 of image 3 is its patch there
+    torch.testing.assert_close(d[3 * 12 + 7], img[3, :, y:y + 5, x:x + 5].reshape(2, 25))
+    assert M.swd(a, b, chunk_size=7, **kw) == M.swd(a, b, **kw)           # chunking is memory only
 
 
 # ---------------------------------------------------------------------------- Frechet distance
