@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .cache import cached
+from .checks import positive_int
 
 __all__ = ["mse", "swd", "SWDResult", "laplacian_pyramid", "frechet_distance", "precision_recall",
            "DigitClassifier", "train_digit_classifier", "digit_classifier", "features", "fd_cnn",
@@ -83,9 +84,7 @@ def _generator(generator):
 
 
 def _positive_int(value, name, minimum=1):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return positive_int(value, name, least=minimum)
 
 
 # ------------------------------------------------------------------------------------------- MSE
@@ -414,14 +413,14 @@ def _dataset_tensors(ds):
 
 def digit_classifier(dataset: str = "mnist-5k", *, epochs: int = 10, seed: int = 0, device="auto", root=None):
     """The FD-CNN feature network: a :class:`DigitClassifier` trained on ``dataset``'s training split
-    (``sphericalae.data.load(dataset, seed=seed)``) and scored on its held-out split, trained once
+    (``sphericalae.data.load(dataset)``, the split of every model of the book) and scored on its held-out split, trained once
     and then loaded from :func:`sphericalae.cache.cached` (``root``: the cache folder; the key is
     dataset, epochs, seed, not the device). Returns ``(model, heldout_accuracy)``; print the accuracy
     beside every FD-CNN table."""
     def compute():
         from .data import load
 
-        train, heldout = load(dataset, seed=seed)
+        train, heldout = load(dataset)               # the split every autoencoder of the book uses
         model, acc = train_digit_classifier(*_dataset_tensors(train), *_dataset_tensors(heldout),
                                             epochs=epochs, seed=seed, device=device)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "accuracy": acc}

@@ -201,7 +201,7 @@ def test_digit_classifier_is_trained_once_and_cached(digits, tmp_path, monkeypat
         calls.append((len(xtr), len(xte), kw))
         return M.DigitClassifier(), 0.5
 
-    def fake_load(name, seed):                  # the split of sphericalae.data.load, without the I/O
+    def fake_load(name, split_seed=0):                  # the split of sphericalae.data.load, without the I/O
         assert name == "mnist-5k"
         x, y = digits
         return TensorDataset(x[:4500], y[:4500]), TensorDataset(x[4500:], y[4500:])
@@ -306,7 +306,7 @@ def test_errors_name_the_problem():
         M.frechet_distance(torch.zeros(4, 3), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="holds 3 sample.*at least 4"):
         M.precision_recall(torch.zeros(3, 2), torch.zeros(10, 2))
-    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
         M.precision_recall(torch.zeros(10, 2), torch.zeros(10, 2), k=0)
     with pytest.raises(ValueError, match=r"patch_size \(9\) must be at most min_resolution \(7\)"):
         M.swd(x, x, patch_size=9, min_resolution=7)
