@@ -3,17 +3,19 @@
 
 * **Models.** :class:`GANConfig` names the architecture (``dcgan28`` for 28 px digits, one channel;
   ``dcgan32`` / ``dcgan64`` for RGB images; ``mlp28``, fully connected, for digits on a CPU), the
-  latent size ``latent_dim`` (d), the base width and ``spherize_input``. The DCGAN generator maps z in R^d through a linear layer to a 7x7 (28 px) or 4x4
-  feature map, then transposed convolutions (stride 2, channels halving) and a 3x3 convolution to
-  ``tanh``, rescaled to images in [0, 1]. The discriminator mirrors it: stride-2 convolutions, then
-  a linear layer to one logit. ``mlp28``: generator d -> 8w -> 16w -> 784, discriminator
-  784 -> 16w -> 8w -> 1 (w = ``width``; about 20x cheaper per step than ``dcgan28`` at w = 32,
-  the default of the book's CPU runs). LeakyReLU(0.2) everywhere and **no normalization layer**: nothing on
-  the generator's input path rescales z, except, when ``spherize_input`` is on, ``z / ||z||`` as
-  the generator's very first step, followed by the constant gain sqrt(d) (so the first layer reads
-  z on the sphere of radius sqrt(d), where normal z concentrates: StyleGAN's mapping network
-  normalizes every z this way; without the gain the first layer's inputs would be ~sqrt(d) times
-  smaller than a raw generator's, and in our runs such a generator collapsed to one output). Two generators that differ only in that flag are Figure 1's pair.
+  latent size ``latent_dim`` (d), the base width w and ``spherize_input``. The DCGAN generator maps
+  z through a linear layer to a 7x7 (28 px) or 4x4 feature map, then transposed convolutions
+  (stride 2, channels halving) and a 3x3 convolution to ``tanh``, rescaled to images in [0, 1]; the
+  discriminator mirrors it (stride-2 convolutions, then a linear layer to one logit). ``mlp28``:
+  generator d -> 8w -> 16w -> 784, discriminator 784 -> 16w -> 8w -> 1 (about 20x cheaper per step
+  than ``dcgan28``; the default of the book's CPU runs). LeakyReLU(0.2) everywhere and **no
+  normalization layer**: nothing on the generator's input path rescales z, except, when
+  ``spherize_input`` is on, ``z / ||z||`` as the generator's very first step, followed by the
+  constant gain sqrt(d): the first layer reads z on the sphere of radius sqrt(d), where normal z
+  concentrates (StyleGAN's mapping network normalizes every z this way; without the gain the
+  first layer's inputs would be ~sqrt(d) times smaller than a raw generator's, and in our
+  development runs such a generator collapsed to one output). Two generators that differ only in
+  that flag are Figure 1's pair.
 * **Loss.** The non-saturating logistic GAN loss (Goodfellow et al. 2014): the discriminator
   minimises ``softplus(D(G(z))) + softplus(-D(x))``, the generator ``softplus(-D(G(z)))``; plus the
   R1 penalty ``r1_gamma / 2 * E ||grad_x D(x)||^2`` on real images (Mescheder et al. 2018, the
@@ -116,7 +118,8 @@ class GANTrainConfig:
     r1_gamma: float = field(default=1.0, metadata=_opt("weight of the R1 penalty on real images"))
     seed: int = field(default=0, metadata=_opt("seed of weights, data order and training z"))
     device: str = field(default="auto", metadata=_opt("auto (CUDA if present), cpu, cuda, cuda:N"))
-    amp: typing.Optional[bool] = field(default=None, metadata=_opt("bfloat16 autocast (default: on CUDA only)"))
+    amp: typing.Optional[bool] = field(default=None, metadata=_opt(
+        "bfloat16 autocast (default: on CUDA only)"))
     workers: typing.Optional[int] = field(default=None, metadata=_opt(
         "data loader processes for image folders (default: up to 4)"))
 
