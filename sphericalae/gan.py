@@ -7,8 +7,8 @@
   z through a linear layer to a 7x7 (28 px) or 4x4 feature map, then transposed convolutions
   (stride 2, channels halving) and a 3x3 convolution to ``tanh``, rescaled to images in [0, 1]; the
   discriminator mirrors it (stride-2 convolutions, then a linear layer to one logit). ``mlp28``:
-  generator d -> 8w -> 16w -> 784, discriminator 784 -> 16w -> 8w -> 1 (about 20x cheaper per step
-  than ``dcgan28``; the default of the book's CPU runs). LeakyReLU(0.2) everywhere and **no
+  generator d -> 8w -> 16w -> 784, discriminator 784 -> 16w -> 8w -> 1 (several times cheaper per
+  step than ``dcgan28``; the default of the book's CPU runs). LeakyReLU(0.2) everywhere and **no
   normalization layer**: nothing on the generator's input path rescales z, except, when
   ``spherize_input`` is on, ``z / ||z||`` as the generator's very first step, followed by the
   constant gain sqrt(d): the first layer reads z on the sphere of radius sqrt(d), where normal z
