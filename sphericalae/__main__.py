@@ -3,6 +3,7 @@
     python -m sphericalae train --model sae --dataset mnist-5k --latent-dim 10 --epochs 20 \\
         --device auto --out runs/sae [--resume]
     python -m sphericalae sample --run runs/sae --prior uniform -n 64 --out grid.png
+    python -m sphericalae train-gan --dataset mnist-5k --spherize-input off --epochs 20 --out runs/gan
 
 The options of ``train`` are the fields of ModelConfig and TrainConfig (sphericalae.config).
 Under torchrun the same train command runs data-parallel (DistributedDataParallel):
@@ -74,6 +75,7 @@ def _parser():
     tr.add_argument("--resume", action="store_true", help="continue the run in --out (same settings; "
                     "a larger --epochs is accepted)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _gan_parser(sub)
     sa = sub.add_parser("sample", help="decode prior samples of a trained run into an image grid")
     sa.add_argument("--run", required=True, help="run folder written by train")
     sa.add_argument("--prior", default=None, help=f"one of: {', '.join(PRIORS)} (default: the model's own prior)")
@@ -112,6 +114,33 @@ def _train(args):
     finally:
         if distributed:
             dist.destroy_process_group()
+
+
+def _gan_parser(sub):
+    from .gan import GANConfig, GANTrainConfig
+
+    tg = sub.add_parser("train-gan", help="train a GAN (sphericalae.gan) with normal z; options are "
+                        "the fields of GANConfig and GANTrainConfig")
+    _add_config_options(tg, GANConfig)
+    _add_config_options(tg, GANTrainConfig)
+    tg.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, config.json")
+    tg.add_argument("--resume", action="store_true", help="continue the run in --out (same settings; "
+                    "a larger --epochs is accepted)")
+    tg.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _train_gan(args):
+    from .data import image_shape, load_for
+    from .gan import GANConfig, GANTrainConfig, build_gan, fit_gan, gan_arch_for
+
+    train_config = _config_from(args, GANTrainConfig)
+    _config_from(args, GANConfig, arch=args.arch or "dcgan28")       # refuse bad options first
+    from .train import prepare_run_dir
+    prepare_run_dir(args.out, args.resume)
+    data = load_for(train_config)
+    gan_config = _config_from(args, GANConfig, arch=args.arch or gan_arch_for(image_shape(data[0])))
+    fit_gan(build_gan(gan_config, seed=train_config.seed), data, train_config, out=args.out,
+            resume=args.resume, progress=not args.no_progress)
 
 
 def _check_run_folder(out, resume, train_config):
@@ -171,10 +200,14 @@ def main(argv=None):
     try:
         if args.command == "train":
             _train(args)
+        elif args.command == "train-gan":
+            _train_gan(args)
         else:
             _sample(args)
     except KeyboardInterrupt:
         where = _last_checkpoint(args.out) if args.command == "train" and args.out else ""
+        if args.command == "train-gan":
+            where = f"the last checkpoint in {args.out} is kept; continue with --resume"
         print(f"interrupted; {where}", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, OSError) as err:
