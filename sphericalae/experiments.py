@@ -6,6 +6,8 @@
 * :func:`reconstruction_scores`: held-out MSE, SWD and FD-CNN of a model's reconstructions (the
   paper's Table 2 metrics; FD-CNN stands in for FID, see :mod:`sphericalae.metrics`).
 * :func:`sample_scores`: FD-CNN, precision and recall of decoded samples against real images.
+* :func:`reconstruction_study` and :func:`prior_study`: the whole tables of the training and
+  priors pages, computed once per setting and cached, so the verdict page reads the same numbers.
 * :func:`code_mixture`: a Gaussian mixture fitted to a model's training codes, the sampler of a
   regularised (plain) autoencoder after Ghosh et al. (2020, RAE), the baseline the paper omits.
 
@@ -25,7 +27,11 @@ from .metrics import features, frechet_distance, mse, precision_recall, swd
 from .models import build
 from .seeding import derive_seed
 
-__all__ = ["trained", "trained_grid", "reconstruction_scores", "sample_scores", "real_floor", "code_mixture"]
+__all__ = ["trained", "trained_grid", "reconstruction_scores", "sample_scores", "real_floor", "code_mixture",
+           "reconstruction_study", "prior_study", "structure_study", "study_models", "STUDY_KINDS"]
+
+STUDY_KINDS = ("sae", "vae", "svae", "ps", "ae")
+"""The five models of the digits experiments (the training, priors and latent-structure pages)."""
 
 
 def trained(model_config: ModelConfig, train_config: TrainConfig, data=None, *, progress=False, root=None):
@@ -105,3 +111,120 @@ def code_mixture(codes, n_components: int = 10, seed: int = 0):
         return torch.from_numpy(z.astype(np.float32))
 
     return sample
+
+
+def _study_key(dataset, latent_dim, epochs, seeds, batch_size, device):
+    return {"dataset": dataset, "latent_dim": latent_dim, "epochs": epochs, "seeds": seeds,
+            "batch_size": batch_size, "device": device}
+
+
+def study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data=None, progress=True):
+    """The five digit models x seeds of the experiment pages (same architecture, optimizer, epochs
+    and data): ``{(kind, seed): (model, history)}``."""
+    from .data import load
+
+    data = data or load(dataset)
+    fields = dict(dataset=dataset, epochs=epochs, batch_size=batch_size, device=device)
+    return trained_grid(STUDY_KINDS, range(seeds), {"latent_dim": latent_dim}, fields, data, progress=progress)
+
+
+def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto"):
+    """The training page's table (cached): ``{"scores": [{model, seed, MSE, SWD, FD-CNN}], "floor":
+    real-vs-real scores, "accuracy": FD-CNN network's held-out accuracy, "n": held-out size}``."""
+    def compute():
+        from .data import load
+        from .metrics import digit_classifier
+
+        data = load(dataset)
+        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        heldout = data[1].tensors[0]
+        fd_net, accuracy = digit_classifier(dataset, device="cpu")
+        rows = [{"model": kind, "seed": s, **reconstruction_scores(models[kind, s][0], heldout, fd_net)}
+                for kind in STUDY_KINDS for s in range(seeds)]
+        floor = real_floor(heldout, data[0].tensors[0][:len(heldout)], fd_net)
+        return {"scores": rows, "floor": floor, "accuracy": accuracy, "n": len(heldout)}
+
+    return cached("reconstruction-study", _study_key(dataset, latent_dim, epochs, seeds, batch_size, device), compute)
+
+
+def prior_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto",
+                n_samples=500, gmm_components=10):
+    """The priors page's table (cached): every model decodes the same draws of the paper's four
+    priors, raw (``vanilla``) and through Algorithm 1 (``centerize+spherize``), and its own prior;
+    ``ae+gmm`` is the plain AE sampled from a mixture fitted to its training codes. Returns
+    ``{"scores": [{model, seed, cell, FD-CNN, precision, recall}], "floor": ..., "n": n_samples}``;
+    a cell is ``"own prior"`` or ``"PRIOR / PIPELINE"``. Draws of seed s come from stream (s, prior)."""
+    def compute():
+        from .data import load
+        from .metrics import digit_classifier
+        from .ops import PIPELINES, sample_prior
+        from .paper import PRIORS
+
+        data = load(dataset)
+        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        train_x, heldout = data[0].tensors[0], data[1].tensors[0]
+        fd_net, _ = digit_classifier(dataset, device="cpu")
+        real_feats = features(fd_net, heldout[:n_samples])
+        rows = []
+        with torch.no_grad():
+            for s in range(seeds):
+                draws = {p: sample_prior(p, n_samples, latent_dim, derive_seed(s, p)) for p in PRIORS}
+                for kind in (*STUDY_KINDS, "ae+gmm"):
+                    model = models["ae" if kind == "ae+gmm" else kind, s][0]
+                    cells = {}
+                    if kind == "ae+gmm":
+                        sampler = code_mixture(model.encode(train_x), gmm_components, seed=s)
+                        cells["own prior"] = model.decode(sampler(n_samples, s))
+                    else:
+                        cells["own prior"] = model.decode_prior(None, n_samples, generator=derive_seed(s, "own"))
+                        for p in PRIORS:
+                            for pipe in ("vanilla", "centerize+spherize"):
+                                cells[f"{p} / {pipe}"] = model.decode(PIPELINES[pipe](draws[p]))
+                    for cell, images in cells.items():
+                        rows.append({"model": kind, "seed": s, "cell": cell,
+                                     **sample_scores(images, real_feats, fd_net)})
+        floor = real_floor(heldout[:n_samples], train_x[:n_samples], fd_net)
+        return {"scores": rows, "floor": floor, "n": n_samples}
+
+    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "n_samples": n_samples,
+           "gmm_components": gmm_components}
+    return cached("prior-study", key, compute)
+
+
+def structure_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto",
+                    tsne_runs=2, k=10):
+    """The latent-structure page's numbers (cached). Codes: each model's deterministic codes of the
+    training digits (fit) and of the held-out digits (scored), :func:`sphericalae.structure.separation`
+    with the metric of its geometry, for every seed. t-SNE: ``tsne_runs`` maps of the held-out codes
+    of seed 0, scored on the map (k-NN fitted on one half of the map, scored on the other;
+    silhouette of the whole map). Returns ``{"scores": [{model, seed, space, run, knn, silhouette,
+    probe}], "maps": {kind: (n, 2) tensor of run 0}, "labels": held-out labels, "n": ...}``."""
+    def compute():
+        from .data import load
+        from .structure import code_metric, separation, tsne_map
+
+        data = load(dataset)
+        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        (xtr, ytr), (xte, yte) = data[0].tensors, data[1].tensors
+        rows, maps = [], {}
+        half = len(xte) // 2
+        with torch.no_grad():
+            for kind in STUDY_KINDS:
+                metric = code_metric(kind)
+                for s in range(seeds):
+                    model = models[kind, s][0]
+                    ctr, cte = model.encode(xtr), model.encode(xte)
+                    rows.append({"model": kind, "seed": s, "space": "codes", "run": 0,
+                                 **separation(ctr, ytr, cte, yte, metric=metric, k=k, seed=s)})
+                    if s:
+                        continue
+                    for r in range(tsne_runs):
+                        m = tsne_map(cte, metric=metric, seed=r)
+                        sep = separation(m[:half], yte[:half], m[half:], yte[half:], k=k, seed=r)
+                        rows.append({"model": kind, "seed": 0, "space": "t-SNE", "run": r, **sep})
+                        if r == 0:
+                            maps[kind] = torch.from_numpy(m)
+        return {"scores": rows, "maps": maps, "labels": yte, "n": len(xte)}
+
+    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "tsne_runs": tsne_runs, "k": k}
+    return cached("structure-study", key, compute)
