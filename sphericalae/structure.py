@@ -52,11 +52,12 @@ def separation(train_codes, train_labels, test_codes, test_labels, *, metric="eu
 
 
 def tsne_map(codes, *, metric="euclidean", seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """A 2-d t-SNE map (van der Maaten and Hinton 2008) of ``codes`` ``(n, d)``, seeded."""
+    """A 2-d t-SNE map (van der Maaten and Hinton 2008) of ``codes`` ``(n, d)``, seeded; random
+    initialisation, so that runs with other seeds show how much the map itself varies."""
     from sklearn.manifold import TSNE
 
     x = _np(codes)
-    return TSNE(2, perplexity=min(perplexity, (len(x) - 1) / 3), metric=metric, init="pca",
+    return TSNE(2, perplexity=min(perplexity, (len(x) - 1) / 3), metric=metric, init="random",
                 random_state=derive_seed(seed, "tsne") % 2**32).fit_transform(x)
 
 
