@@ -78,7 +78,7 @@ def _recurrence_log_iv_and_ratio(v: float, k: torch.Tensor):
     log_top = both[0]
     ratio = torch.exp(both[1] - log_top)                      # I_{top+1} / I_top
     two_over_k = 2 / k
-    product = torch.ones_like(k)                             # I_v / I_top, accumulated
+    product = torch.ones_like(k)                             # I_top / I_v, accumulated
     for i in range(steps):
         mu = top - i                                          # ratio holds I_{mu+1} / I_mu
         ratio = torch.reciprocal(mu * two_over_k + ratio)     # now I_mu / I_{mu-1}
