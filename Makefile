@@ -2,8 +2,10 @@
 # they create the virtual environment $(VENV) if missing and (re)install requirements.txt when it
 # changed (its sha256 is kept in $(VENV)/.requirements.sha256), then install the package.
 #
-#   make book        build the book, executing every page  -> _build/html/index.html
-#   make test        unit tests + every page cell by cell (nbval) + a strict book build
+#   make book        build the book -> _build/html/index.html; executes the pages that changed,
+#                    or every page when sphericalae/ (or requirements.txt) changed since the last build
+#   make test        strict book build (every page executed) + unit tests + every page cell by cell
+#                    (nbval) + the browser test (headless Chromium; installed with apt-get when root)
 #   make reproduce   re-execute the experiment pages at full scale (reproduce.yml) -> results/
 #   make clean       remove _build (keeps the virtual environment)
 
@@ -11,15 +13,19 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.sha256
-# --all: re-read (so re-execute) every page, since a change in sphericalae/ alone would not
-# make Sphinx consider a page outdated.
-JB_STRICT := --all -W -n --keep-going
+# --all: re-read (so re-execute) every page. Sphinx re-reads only pages whose source changed and
+# would not see a change in sphericalae/, so `make book` keeps a hash of the package's source (and
+# of requirements.txt) beside the build and passes --all when it differs; `make test` always does.
+JB_FLAGS := -W -n --keep-going
+JB_STRICT := --all $(JB_FLAGS)
+PKG_STAMP := _build/.sphericalae.sha256
+PKG_HASH = $$(cat requirements.txt $$(find sphericalae -name '*.py' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)
 # Downloads (full MNIST) go to the checkout's data/ folder (see data/README.md).
 export SPHERICALAE_DATA ?= $(CURDIR)/data
 # A non-interactive MPLBACKEND (Agg) would strip every figure from the executed pages.
 unexport MPLBACKEND
 
-.PHONY: setup book test unit nbval book-strict reproduce clean
+.PHONY: setup browser book test unit nbval book-strict reproduce clean
 
 setup:
 	@test -x "$(BIN)/python" || { echo ">> creating $(VENV) with $(PYTHON)"; "$(PYTHON)" -m venv "$(VENV)"; }
@@ -31,8 +37,25 @@ setup:
 	@"$(BIN)/python" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 
 book: setup
-	"$(BIN)/jupyter-book" build . $(JB_STRICT)
+	@want=$(PKG_HASH); all=; \
+	if [ "$$want" != "$$(cat $(PKG_STAMP) 2>/dev/null)" ]; then \
+	  all=--all; echo ">> first build, or sphericalae/ or requirements.txt changed: executing every page"; \
+	fi; \
+	"$(BIN)/jupyter-book" build . $$all $(JB_FLAGS) && echo "$$want" > $(PKG_STAMP)
 	@echo ">> book: $(CURDIR)/_build/html/index.html"
+
+# Debian's chromium for the browser test, installed the way setup installs the venv: when it is
+# missing and we can (root with apt-get). Otherwise the browser test is skipped (failed under CI=true).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -n "$$SPHERICALAE_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo ">> installing Debian's chromium for the browser test (about 300 MB, once)"; \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; } || \
+	  echo ">> could not install chromium with apt-get: the browser test will be skipped"; \
+	else \
+	  echo ">> no chromium and not root: the browser test will be skipped (sudo apt-get install chromium)"; \
+	fi
 
 book-strict: book
 
@@ -43,8 +66,8 @@ nbval: setup
 	"$(BIN)/python" -m pytest --nbval-lax --nbval-current-env book
 
 # The strict build runs first so that pytest's summary is the last line printed.
-test: setup
-	"$(BIN)/jupyter-book" build . $(JB_STRICT)
+test: setup browser
+	@want=$(PKG_HASH); "$(BIN)/jupyter-book" build . $(JB_STRICT) && echo "$$want" > $(PKG_STAMP)
 	"$(BIN)/python" -m pytest tests book --nbval-lax --nbval-current-env
 
 reproduce: setup

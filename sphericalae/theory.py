@@ -21,10 +21,11 @@ from scipy.special import gammaln, polygamma
 
 from .checks import positive_int as _positive_int
 from .ops import resolve_generator as _resolve_generator
-from .ops import robust_sample, sample_prior, spherize
+from .ops import PIPELINES, pipeline_name, robust_sample, sample_prior, spherize
 
 __all__ = ["volume_fraction", "annulus_width", "pairwise_distance_pdf", "pairwise_distance_moments",
            "pairwise_distance_asymptotes", "wasserstein2", "sliced_wasserstein2", "w2_between_priors",
+           "marginal_w2_bound",
            "sample_ball", "sample_sphere", "mc_volume_fraction", "mc_pairwise_distances"]
 
 
@@ -190,19 +191,43 @@ def sliced_wasserstein2(x, y, n_projections=100, generator=None):
     return float(math.sqrt(((px - py) ** 2).mean()))
 
 
-def w2_between_priors(prior_x, prior_y, dim, k, reps=5, robust=True, seed=0):
+def w2_between_priors(prior_x, prior_y, dim, k, reps=5, robust=True, seed=0, pipeline=None):
     """Theorem 2 measured: ``reps`` independent values of :func:`wasserstein2` between a set of ``k``
     points drawn from ``prior_x`` and an independent set of ``k`` from ``prior_y`` in R^dim, both
     passed through Algorithm 1 (``robust=True``: on S^(dim-2)) or left raw. Returns a numpy array.
+    ``pipeline`` (one of "vanilla", "spherize", "centerize", "centerize+spherize", the cells of
+    Table 1) applies those steps to plain prior draws instead and overrides ``robust``.
     Seeds derive from ``seed`` and the arguments, so each call is reproducible on its own."""
-    draw = robust_sample if robust else sample_prior
-    base = np.random.SeedSequence([seed, dim, k, zlib.crc32(prior_x.encode()), zlib.crc32(prior_y.encode()), int(robust)])
+    key = [seed, dim, k, zlib.crc32(prior_x.encode()), zlib.crc32(prior_y.encode()), int(robust)]
+    if pipeline is None:
+        draw = robust_sample if robust else sample_prior
+    else:
+        steps = PIPELINES[pipeline_name(pipeline)]
+
+        def draw(name, n, m, gen, dtype):
+            return steps(sample_prior(name, n, m, gen, dtype=dtype))
+        key = key[:-1] + [zlib.crc32(pipeline_name(pipeline).encode())]
+    base = np.random.SeedSequence(key)
     out = []
     for child in base.spawn(_positive_int(reps, "reps")):
         sx, sy = (int(v) for v in child.generate_state(2))
         out.append(wasserstein2(draw(prior_x, k, dim, sx, dtype=torch.float64),
                                 draw(prior_y, k, dim, sy, dtype=torch.float64)))
     return np.array(out)
+
+
+def marginal_w2_bound(x, y):
+    """Lower bound on the 2-Wasserstein distance between the *distributions* behind two equal-size
+    sets: ``sqrt(sum_j W2(x_j, y_j)^2)``, the root of the sum over coordinates j of the squared 1-d
+    W2 between the empirical marginals of coordinate j (sorted values matched in order).
+
+    Any coupling of two distributions on R^m couples each pair of coordinate marginals, and the
+    squared distance is the sum over coordinates, so ``sum_j W2(P_j, Q_j)^2 <= W2(P, Q)^2``; for the
+    sets themselves it is at most ``wasserstein2(x, y) = W2 / sqrt(k)``. From samples it carries a
+    small upward bias (nonzero for two sets of one distribution): compare with a same-distribution
+    pair."""
+    x, y = _check_pair(x, y)
+    return math.sqrt(float(((np.sort(x, axis=0) - np.sort(y, axis=0)) ** 2).mean(axis=0).sum()))
 
 
 # --- Monte Carlo counterparts -------------------------------------------------------------------

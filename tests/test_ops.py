@@ -271,3 +271,18 @@ def test_energy_distance_matches_its_definition():
     expected = 2 * pairwise_distances(x, y).mean() - pairwise_distances(x).mean() - pairwise_distances(y).mean()
     assert energy_distance(x, y) == pytest.approx(float(expected), rel=1e-12)
     assert energy_distance(x, y) > 0.1   # shifted by 1 in each coordinate: clearly apart
+
+
+def test_skewness_gap_separates_third_moments_and_ignores_algorithm1():
+    from sphericalae.ops import centerize, sample_prior, spherize
+    from sphericalae.stats import skewness_gap, vector_skewness
+    z = sample_prior("chi2", 500, 64, 1, dtype=torch.float64)
+    # a per-vector shift and scale: Algorithm 1 leaves each vector's skewness unchanged
+    assert torch.allclose(vector_skewness(spherize(centerize(z))), vector_skewness(z), atol=1e-12)
+    assert vector_skewness(torch.ones(3, 5)).abs().max() == 0          # constant vectors: 0, not NaN
+    normal_a = sample_prior("normal", 500, 64, 2, dtype=torch.float64)
+    normal_b = sample_prior("normal", 500, 64, 3, dtype=torch.float64)
+    _, z_same = skewness_gap(normal_a, normal_b)
+    gap, z_diff = skewness_gap(z, normal_a)
+    assert abs(z_same) < 4 and z_diff > 20
+    assert gap == pytest.approx(2 * 2 ** 0.5, abs=0.6)   # chi2(1) skewness 2 sqrt 2, biased low at m = 64

@@ -220,3 +220,27 @@ def test_w2_between_priors_reproducible_and_converging():
     assert lo.mean() < hi.mean() < math.sqrt(2) and hi.std() < lo.std()
     # raw sets are not on the sphere: their level grows like sqrt(dim)
     assert w2_between_priors("normal", "normal", 256, 40, reps=2, robust=False).mean() > 10
+
+
+def test_w2_between_priors_pipelines():
+    a = w2_between_priors("chi2", "chi2", 64, 40, reps=2, pipeline="spherize", seed=3)
+    assert np.array_equal(a, w2_between_priors("chi2", "chi2", 64, 40, reps=2, pipeline="spherize", seed=3))
+    assert np.all(a < math.sqrt(2))              # on the sphere, so below the diameter's sqrt(2)
+    # centerize+spherize on plain draws is Algorithm 1: level near the robust_sample one
+    both = w2_between_priors("normal", "normal", 256, 60, reps=3, pipeline="centerize+spherize")
+    rob = w2_between_priors("normal", "normal", 256, 60, reps=3)
+    assert abs(both.mean() - rob.mean()) < 0.02
+    assert w2_between_priors("normal", "normal", 256, 40, reps=2, pipeline="vanilla").mean() > 10
+    with pytest.raises(ValueError, match="unknown pipeline"):
+        w2_between_priors("normal", "normal", 8, 5, pipeline="both")
+
+
+def test_marginal_w2_bound():
+    from sphericalae.theory import marginal_w2_bound
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6))
+    assert marginal_w2_bound(x, x[rng.permutation(200)]) == pytest.approx(0.0, abs=1e-15)
+    assert marginal_w2_bound(x, x + 0.5) == pytest.approx(math.sqrt(6 * 0.25), rel=1e-12)  # root of a sum
+    for _ in range(5):   # a lower bound on the W2 / sqrt(k) of the sets themselves
+        y = rng.exponential(size=(200, 6))
+        assert marginal_w2_bound(x, y) <= wasserstein2(x, y) + 1e-12
