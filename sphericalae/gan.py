@@ -56,7 +56,7 @@ from .config import RUNTIME_FIELDS, config_diff, from_dict
 from .ops import PIPELINES, pipeline_name, sample_prior, spherize
 from .seeding import derive_seed, torch_generator
 from .train import (CHECKPOINT, _loader, _resident, _write_atomic, default_workers, epoch_batches,
-                    prepare_run_dir, resolve_device, write_text_atomic)
+                    grad_norm, prepare_run_dir, read_checkpoint, resolve_device, write_text_atomic)
 
 __all__ = ["GANConfig", "GANTrainConfig", "GAN", "Generator", "Discriminator", "GAN_ARCHS", "build_gan",
            "fit_gan", "load_gan_checkpoint", "load_gan_run", "gan_arch_for", "latents", "generate",
@@ -242,14 +242,9 @@ def build_gan(config: GANConfig | None = None, seed: int = 0, **fields) -> GAN:
 
 # --- training ---------------------------------------------------------------------------------------
 
-def _grad_norm(params):
-    grads = [p.grad.float().norm() for p in params if p.grad is not None]
-    return torch.stack(grads).norm() if grads else torch.zeros(())
-
-
 def _guard(loss, params, what, epoch, step, out, saved_epoch):
     """The one sync of an optimizer step: refuse a non-finite loss or gradient before the step."""
-    loss_v, grad_v = torch.stack([loss.detach().float(), _grad_norm(params).to(loss.device)]).tolist()
+    loss_v, grad_v = torch.stack([loss.detach().float(), grad_norm(params).to(loss.device)]).tolist()
     if not (math.isfinite(loss_v) and math.isfinite(grad_v)):
         kept = (f" The last good checkpoint, {Path(out) / CHECKPOINT} (epoch {saved_epoch}), is kept."
                 if out is not None and saved_epoch > 0 else
@@ -268,25 +263,8 @@ def _to_json(gan_config, train_config):
 
 def load_gan_checkpoint(path) -> dict:
     """Load and check a GAN checkpoint (run folder or file) with ``weights_only=True``; anything
-    unreadable or not a GAN run is a one-line ``ValueError``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt, truncated, or holding objects that are not plain data
-        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}); it is corrupt, "
-                         "not from sphericalae, or holds objects other than tensors") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a sphericalae GAN checkpoint (format {FORMAT!r} expected)")
-    try:
-        state["gan_config"] = from_dict(GANConfig, state["gan_config"], str(path))
-        state["train_config"] = from_dict(GANTrainConfig, state["train_config"], str(path))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: the configs in the checkpoint are unreadable ({err})") from None
-    return state
+    unreadable or not a GAN run is a one-line ``ValueError`` (see :func:`sphericalae.train.read_checkpoint`)."""
+    return read_checkpoint(path, FORMAT, {"gan_config": GANConfig, "train_config": GANTrainConfig})
 
 
 def load_gan_run(path):

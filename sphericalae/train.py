@@ -122,9 +122,10 @@ def prepare_run_dir(out, resume: bool) -> Path:
     return out
 
 
-def load_checkpoint(path) -> dict:
-    """Load and check a run checkpoint (a run folder or the file). Only tensors and plain data are
-    read (``weights_only=True``); anything unreadable is a ``ValueError`` in one line."""
+def read_checkpoint(path, fmt: str, configs: dict) -> dict:
+    """Load and check a run checkpoint of format ``fmt`` (a run folder or the file): only tensors
+    and plain data are read (``weights_only=True``); anything unreadable is a ``ValueError`` in one
+    line. ``configs``: ``{key: dataclass}``, the configs stored under those keys, rebuilt."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -141,14 +142,19 @@ def load_checkpoint(path) -> dict:
     except Exception as err:  # truncated, empty or random bytes: zipfile, EOFError, RuntimeError...
         raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}); it is corrupt or "
                          "not from sphericalae") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a sphericalae run checkpoint (format {FORMAT!r} expected)")
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise ValueError(f"{path} is not a sphericalae run checkpoint (format {fmt!r} expected)")
     try:
-        state["model_config"] = from_dict(ModelConfig, state["model_config"], str(path))
-        state["train_config"] = from_dict(TrainConfig, state["train_config"], str(path))
+        for key, cls in configs.items():
+            state[key] = from_dict(cls, state[key], str(path))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: the configs in the checkpoint are unreadable ({err})") from None
     return state
+
+
+def load_checkpoint(path) -> dict:
+    """An autoencoder run's checkpoint (:func:`read_checkpoint` with both configs rebuilt)."""
+    return read_checkpoint(path, FORMAT, {"model_config": ModelConfig, "train_config": TrainConfig})
 
 
 def load_run(path):
@@ -227,7 +233,8 @@ def default_workers() -> int:
 
 # --- the loop ----------------------------------------------------------------------------------------
 
-def _grad_norm(params):
+def grad_norm(params):
+    """The global gradient norm of ``params`` as a 0-d tensor on their device (no sync)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
@@ -310,7 +317,7 @@ def fit(model, data, config: TrainConfig | None = None, *, out=None, resume=Fals
                 loss = losses.total.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            check = torch.stack([loss.detach().float(), _grad_norm(params).to(loss.device)])
+            check = torch.stack([loss.detach().float(), grad_norm(params).to(loss.device)])
             if world > 1:  # every process stops together, or the others would wait forever
                 bad = (~torch.isfinite(check)).any().float().reshape(1)
                 dist.all_reduce(bad)

@@ -92,6 +92,23 @@ def visits():
     except ImportError:
         _unavailable("Playwright for Python is missing: `make setup` installs requirements.txt")
 
+    def _collect(into, what):
+        def handler(event):
+            text = what(event)
+            if text is not None:
+                into.append(text)
+        return handler
+
+    def _offline(blocked):
+        def handler(route):
+            url = route.request.url
+            if url.startswith(("file:", "data:", "blob:", "about:")):
+                route.continue_()
+            else:
+                blocked.append(url)
+                route.abort()
+        return handler
+
     pages = sorted(p for p in HTML.rglob("*.html") if not {"_static", "_sources"} & set(p.parts))
     results = {}
     with sync_playwright() as pw:
@@ -100,20 +117,13 @@ def visits():
         for path in pages:
             page = context.new_page()
             errors, network = [], []
-            page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc, e=errors: e.append(str(exc)))
-            page.on("requestfailed", lambda r, e=errors: e.append(f"failed to load {r.url}")
-                    if r.url.startswith("file:") else None)
-
-            def offline(route, n=network):
-                url = route.request.url
-                if url.startswith(("file:", "data:", "blob:", "about:")):
-                    route.continue_()
-                else:
-                    n.append(url)
-                    route.abort()
-
-            page.route("**/*", offline)
+            # Playwright passes a handler as many arguments as it takes: one-argument closures
+            # only (a default argument would receive the Request).
+            page.on("console", _collect(errors, lambda m: m.text if m.type == "error" else None))
+            page.on("pageerror", _collect(errors, str))
+            page.on("requestfailed", _collect(errors, lambda r: f"failed to load {r.url}"
+                                              if r.url.startswith("file:") else None))
+            page.route("**/*", _offline(network))
             page.goto(path.as_uri(), wait_until="load")
             # MathJax loads deferred and typesets asynchronously: wait for it to finish
             page.wait_for_function("() => !document.querySelector('script[src*=mathjax]') || "

@@ -134,7 +134,7 @@ def test_nan_guard_stops_before_the_weights_are_hit(digits, tmp_path):
 
 def test_checkpoint_that_is_not_a_gan_is_refused(tmp_path):
     torch.save({"format": "something-else"}, tmp_path / "checkpoint.pt")
-    with pytest.raises(ValueError, match="not a sphericalae GAN checkpoint"):
+    with pytest.raises(ValueError, match="not a sphericalae run checkpoint \\(format .sphericalae-gan/1. expected"):
         load_gan_checkpoint(tmp_path)
     (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
