@@ -232,7 +232,7 @@ def test_w2_between_priors_pipelines():
     assert abs(both.mean() - rob.mean()) < 0.02
     assert w2_between_priors("normal", "normal", 256, 40, reps=2, pipeline="vanilla").mean() > 10
     with pytest.raises(ValueError, match="unknown pipeline"):
-        w2_between_priors("normal", "normal", 8, 5, pipeline="both")
+        w2_between_priors("normal", "normal", 8, 5, pipeline="sideways")
 
 
 def test_marginal_w2_bound():
