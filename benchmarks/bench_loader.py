@@ -4,8 +4,9 @@ whole-tensor indexing of ``train.fit`` against the item-by-item batch assembly i
 
     python benchmarks/bench_loader.py [--images 2000] [--batch 64] [--device auto]
 
-The folder is made of generated 128 px JPEGs (smooth random colour fields, ~6 KB each) in a
-temporary directory, removed at the end.
+The folder is made of generated JPEGs (smooth random colour fields plus noise) of ``--source-size``
+px (default 512: like photo datasets, each is decoded and resized to 128 px), in a temporary
+directory removed at the end. Each worker count reads the whole folder once.
 """
 import argparse
 import tempfile
@@ -21,14 +22,15 @@ from sphericalae.models import build
 from sphericalae.train import _loader, epoch_batches, fit, resolve_device
 
 
-def make_folder(root: Path, n: int, size: int = 128):
+def make_folder(root: Path, n: int, size: int = 512):
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for i in range(n):
         small = rng.random((8, 8, 3))
-        img = Image.fromarray((small * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC)
-        img.save(root / f"img{i:05d}.jpg", quality=90)
+        img = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC))
+        noisy = np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(root / f"img{i:05d}.jpg", quality=90)
 
 
 def loader_rate(dataset, batch, workers, device, limit):
@@ -74,7 +76,8 @@ def legacy_digits_epoch(train, batch):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--source-size", type=int, default=512, help="side of the generated JPEGs")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10, help="training steps per conv128 measurement")
     ap.add_argument("--device", default="auto")
@@ -91,10 +94,11 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        make_folder(Path(tmp), args.images)
+        make_folder(Path(tmp), args.images, args.source_size)
         folder, _ = load(f"folder:{tmp}", image_size=128)
-        print(f"\n{args.images} JPEGs of 128 px written and checked in {time.perf_counter() - t0:.1f} s")
-        limit = max(1, min(len(folder) // args.batch, 20))
+        print(f"\n{args.images} JPEGs of {args.source_size} px written and checked in "
+              f"{time.perf_counter() - t0:.1f} s; read at 128 px")
+        limit = len(folder) // args.batch
         base = None
         print(f"{'workers':>8} {'loader img/s':>13} {'vs 0':>6} {'conv128 step img/s':>19}")
         for workers in (0, 1, 2):

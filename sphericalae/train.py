@@ -238,7 +238,7 @@ def grad_norm(params):
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+    return torch.nn.utils.get_total_norm(grads, foreach=True).float()   # one fused kernel per dtype
 
 
 def fit(model, data, config: TrainConfig | None = None, *, out=None, resume=False, progress=True, log=print,
