@@ -43,7 +43,6 @@ import dataclasses
 import json
 import math
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +50,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checks import choice, finite_float, positive_int, seed_value
-from .config import RUNTIME_FIELDS, config_diff, from_dict
+from .checks import choice, finite_float, positive_int
+from .config import RUNTIME_FIELDS, TrainConfig, config_diff
 from .ops import PIPELINES, pipeline_name, sample_prior, spherize
 from .seeding import derive_seed, torch_generator
 from .train import (CHECKPOINT, _loader, _resident, _write_atomic, default_workers, epoch_batches,
@@ -102,46 +101,22 @@ class GANConfig:
 
 
 @dataclass(frozen=True)
-class GANTrainConfig:
-    """Data, optimisation and seed of a GAN run: Adam(lr, betas (beta1, beta2)) for both networks,
-    R1 weight ``r1_gamma``. Other fields as in :class:`sphericalae.config.TrainConfig`."""
-    dataset: str = field(default="mnist-5k", metadata=_opt("mnist-5k, mnist, lfw-faces or folder:PATH"))
-    image_size: typing.Optional[int] = field(default=None, metadata=_opt(
-        "32 or 64 for faces and image folders (default: the dataset's own)"))
-    holdout: float = field(default=0.1, metadata=_opt("held-out share (not used in training)"))
-    split_seed: int = field(default=0, metadata=_opt("seed of the train/held-out split"))
-    epochs: int = field(default=20, metadata=_opt("number of epochs"))
-    batch_size: int = field(default=64, metadata=_opt("batch size"))
+class GANTrainConfig(TrainConfig):
+    """A :class:`sphericalae.config.TrainConfig` for GANs: Adam(lr, betas (beta1, beta2)) for both
+    networks (lr 2e-4 by default, as DCGAN) and the R1 weight ``r1_gamma``; the other fields and
+    their checks are TrainConfig's. Image sizes: 28 (digits), 32 or 64."""
     lr: float = field(default=2e-4, metadata=_opt("Adam learning rate (both networks)"))
     beta1: float = field(default=0.5, metadata=_opt("Adam beta1"))
     beta2: float = field(default=0.999, metadata=_opt("Adam beta2"))
     r1_gamma: float = field(default=1.0, metadata=_opt("weight of the R1 penalty on real images"))
-    seed: int = field(default=0, metadata=_opt("seed of weights, data order and training z"))
-    device: str = field(default="auto", metadata=_opt("auto (CUDA if present), cpu, cuda, cuda:N"))
-    amp: typing.Optional[bool] = field(default=None, metadata=_opt(
-        "bfloat16 autocast (default: on CUDA only)"))
-    workers: typing.Optional[int] = field(default=None, metadata=_opt(
-        "data loader processes for image folders (default: up to 4)"))
 
     def __post_init__(self):
-        from .data import check_dataset_name
-
-        check_dataset_name(self.dataset)
-        if self.image_size is not None and self.image_size not in (28, 32, 64):
+        super().__post_init__()
+        if self.image_size not in (None, 28, 32, 64):
             raise ValueError(f"image_size must be 32 or 64 (28 for digits), got {self.image_size!r}")
-        finite_float(self.holdout, "holdout", low=0, low_open=True, high=0.99)
-        positive_int(self.epochs, "epochs")
-        positive_int(self.batch_size, "batch_size")
-        object.__setattr__(self, "lr", finite_float(self.lr, "lr", low=0, low_open=True))
         for name in ("beta1", "beta2"):
             object.__setattr__(self, name, finite_float(getattr(self, name), name, low=0, high=0.9999))
         object.__setattr__(self, "r1_gamma", finite_float(self.r1_gamma, "r1_gamma", low=0))
-        seed_value(self.seed, "seed")
-        seed_value(self.split_seed, "split_seed")
-        if self.workers is not None:
-            positive_int(self.workers, "workers", least=0)
-        if self.amp is not None and not isinstance(self.amp, bool):
-            raise ValueError(f"amp must be true, false or None (auto), got {self.amp!r}")
 
 
 # --- networks -------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 import torch
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import TensorDataset
 
 from sphericalae.__main__ import main
 from sphericalae.gan import (GAN_ARCHS, GANConfig, GANTrainConfig, build_gan, fit_gan, gan_arch_for,

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 from torch.utils.data import Subset
 
-from sphericalae.config import ModelConfig, TrainConfig
+from sphericalae.config import TrainConfig
 from sphericalae.data import load
 from sphericalae.models import build
 from sphericalae.train import evaluate, fit, load_checkpoint
