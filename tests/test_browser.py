@@ -109,7 +109,10 @@ def visits():
                 route.abort()
         return handler
 
-    pages = sorted(p for p in HTML.rglob("*.html") if not {"_static", "_sources"} & set(p.parts))
+    # Redirect stubs (index.html -> the first page) hold no content, and evaluating one races
+    # with its navigation: visit the pages they point to instead.
+    pages = sorted(p for p in HTML.rglob("*.html") if not {"_static", "_sources"} & set(p.parts)
+                   and not re.search(r'http-equiv="refresh"', p.read_text(errors="ignore"), re.I))
     results = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True)
