@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sphericalae.config import ModelConfig, TrainConfig
+from sphericalae.config import TrainConfig
+from sphericalae.models import ModelConfig
 from sphericalae.data import load
 from sphericalae.models import build
-from sphericalae.train import _loader, epoch_batches, fit, resolve_device
+from sphericalae.train import batches_of, epoch_batches, fit, resolve_device
 
 
 def make_folder(root: Path, n: int, size: int = 512):
@@ -36,7 +37,7 @@ def make_folder(root: Path, n: int, size: int = 512):
 def loader_rate(dataset, batch, workers, device, limit):
     batches = epoch_batches(len(dataset), batch, 0, 0)[:limit]
     t0, n = time.perf_counter(), 0
-    for x in _loader(dataset, batches, device, workers):
+    for x in batches_of(dataset, batches, device, workers):
         n += x.shape[0]
     if device.type == "cuda":
         torch.cuda.synchronize()

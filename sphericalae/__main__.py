@@ -23,7 +23,8 @@ import sys
 import typing
 from pathlib import Path
 
-from .config import ModelConfig, TrainConfig
+from .config import TrainConfig
+from .models import ModelConfig
 from .ops import PIPELINES, PRIORS, pipeline_name, prior_name
 
 _BOOL = {"auto": None, "on": True, "off": False, "true": True, "false": False}
@@ -90,7 +91,7 @@ def _parser():
 
 def _train(args):
     from .data import image_shape, load_for
-    from .models import arch_for, build
+    from .models import arch_for, build, load_checkpoint
     from .train import fit
 
     train_config = _config_from(args, TrainConfig)
@@ -104,7 +105,7 @@ def _train(args):
         if backend == "nccl":
             train_config = dataclasses.replace(train_config, device=f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     _config_from(args, ModelConfig, arch=args.arch or "mlp")          # refuse bad options before loading data
-    _check_run_folder(args.out, args.resume, train_config)
+    _check_run_folder(args.out, args.resume, train_config, load_checkpoint)
     try:
         data = load_for(train_config)
         arch = args.arch or arch_for(image_shape(data[0]))
@@ -131,26 +132,30 @@ def _gan_parser(sub):
 
 def _train_gan(args):
     from .data import image_shape, load_for
-    from .gan import GANConfig, GANTrainConfig, build_gan, fit_gan, gan_arch_for
+    from .gan import GANConfig, GANTrainConfig, build_gan, check_gan_arch, fit_gan, gan_arch_for, load_gan_checkpoint
 
     train_config = _config_from(args, GANTrainConfig)
     _config_from(args, GANConfig, arch=args.arch or "dcgan28")       # refuse bad options first
-    from .train import prepare_run_dir
-    prepare_run_dir(args.out, args.resume)
+    _check_run_folder(args.out, args.resume, train_config, load_gan_checkpoint)
     data = load_for(train_config)
-    gan_config = _config_from(args, GANConfig, arch=args.arch or gan_arch_for(image_shape(data[0])))
+    shape = image_shape(data[0])
+    gan_config = _config_from(args, GANConfig, arch=check_gan_arch(args.arch, shape) if args.arch
+                              else gan_arch_for(shape))
     fit_gan(build_gan(gan_config, seed=train_config.seed), data, train_config, out=args.out,
             resume=args.resume, progress=not args.no_progress)
 
 
-def _check_run_folder(out, resume, train_config):
-    """The run-folder and resume checks of ``fit``, done before the data are loaded (fast errors)."""
-    from .config import config_diff
-    from .train import load_checkpoint, prepare_run_dir
+def _check_run_folder(out, resume, train_config, load):
+    """The run-folder and resume checks of ``fit``, done before the data are loaded (fast errors),
+    creating nothing: ``fit`` creates the folder."""
 
-    prepare_run_dir(out, resume)
+    from .config import config_diff
+    from .runfiles import prepare_run_dir
+
+    if resume or Path(out).exists():
+        prepare_run_dir(out, resume)
     if resume:
-        problems = config_diff(load_checkpoint(out)["train_config"], train_config)
+        problems = config_diff(load(out)["train_config"], train_config)
         if problems:
             raise ValueError(f"--resume with settings that differ from the checkpoint in {out}: " + "; ".join(problems))
 
@@ -159,7 +164,7 @@ def _sample(args):
     import torch
     from torchvision.utils import save_image
 
-    from .train import load_run
+    from .models import load_run
 
     prior = prior_name(args.prior) if args.prior is not None else None
     pipeline = pipeline_name(args.pipeline) if args.pipeline is not None else None
@@ -183,15 +188,15 @@ def _sample(args):
     print(f"wrote {args.n} samples ({model.kind}, {how}) to {out}")
 
 
-def _last_checkpoint(out):
-    from .train import CHECKPOINT, load_checkpoint
+def _last_checkpoint(out, load):
+    from .runfiles import CHECKPOINT
 
     try:
-        state = load_checkpoint(out)
+        state = load(out)
         return (f"the last checkpoint, {Path(out) / CHECKPOINT} (epoch {state['epoch']}), is kept; "
                 "continue with --resume")
     except (ValueError, FileNotFoundError, OSError):
-        return "no checkpoint was written yet"
+        return "no checkpoint was written, so there is nothing to resume"
 
 
 def main(argv=None):
@@ -205,10 +210,13 @@ def main(argv=None):
         else:
             _sample(args)
     except KeyboardInterrupt:
-        where = _last_checkpoint(args.out) if args.command == "train" and args.out else ""
-        if args.command == "train-gan":
-            where = f"the last checkpoint in {args.out} is kept; continue with --resume"
-        print(f"interrupted; {where}", file=sys.stderr)
+        where = ""
+        if args.command in ("train", "train-gan"):
+            from .gan import load_gan_checkpoint
+            from .models import load_checkpoint
+
+            where = "; " + _last_checkpoint(args.out, load_checkpoint if args.command == "train" else load_gan_checkpoint)
+        print(f"interrupted{where}", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, OSError) as err:
         print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)

@@ -8,9 +8,11 @@ source): the result is stored with ``torch.save`` and read back with ``torch.loa
   ``~/.cache/sphericalae/objects``. Files are named ``{name}-{digest[:20]}.pt``.
 * **Key.** ``digest`` is the sha256 of the JSON (sorted keys) of ``{"name", "key", "source"}``, where
   ``key`` is any JSON-serialisable dict (say every parameter the result depends on: dataset, sizes,
-  epochs, seed) and ``source`` is :func:`source_hash`, a sha256 of every ``.py`` file under the
-  ``sphericalae`` package directory. Any change to the package's code therefore invalidates every entry:
-  stale results are never served, at the price of recomputing after an unrelated edit.
+  epochs, seed) and ``source`` is :func:`source_hash`: a sha256 of the code the result depends on,
+  the modules named in ``sources`` and every package module they import (:func:`dependencies`,
+  read from the import statements), or of the whole package when ``sources`` is None. A change to
+  that code invalidates the entry; a change elsewhere (a plot, a metric a trained model does not
+  use) does not.
 * **What can be stored.** What ``torch.load(weights_only=True)`` reads back: tensors, state dicts,
   Python numbers, strings, booleans, None, and dicts, lists and tuples of these. Anything else (an
   ``nn.Module``, a numpy array) raises ``ValueError`` before computing is wasted twice: store
@@ -23,6 +25,7 @@ Delete the folder to clear the cache; nothing else refers to it.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cached", "cache_path", "cache_root", "source_hash", "ENV_VAR"]
+__all__ = ["cached", "cache_path", "cache_root", "source_hash", "dependencies", "ENV_VAR"]
 
 ENV_VAR = "SPHERICALAE_CACHE"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -51,26 +54,74 @@ def cache_root(root=None) -> Path:
     return Path.home() / ".cache" / "sphericalae" / "objects"
 
 
-def source_hash(package_dir=None) -> str:
-    """sha256 over the relative path and bytes of every ``.py`` file under ``package_dir`` (default:
-    the installed ``sphericalae`` package), in sorted order."""
+def _module_file(name: str, root: Path):
+    parts = name.split(".")[1:]
+    if not parts:
+        return root / "__init__.py"
+    path = root.joinpath(*parts)
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def _imported(name: str, root: Path) -> set:
+    """Package modules that module ``name`` imports anywhere in its file (function bodies included)."""
+    pkg = PACKAGE_DIR.name
+    here = name.split(".") if _module_file(name, root).name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(_module_file(name, root).read_bytes())):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(here[:len(here) - node.level + 1] + ([base] if base else []))
+            if base == pkg or base.startswith(pkg + "."):
+                found.add(base)
+                found.update(f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}", root).is_file())
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name == pkg or a.name.startswith(pkg + "."))
+    return {m for m in found if _module_file(m, root).is_file()}
+
+
+def dependencies(modules, package_dir=None) -> list:
+    """The package modules that ``modules`` (dotted names) import, directly or through each other,
+    with themselves and the package's ``__init__``, sorted. Found by reading the sources (every
+    import statement counts, also inside functions), not by importing them."""
     root = Path(package_dir) if package_dir is not None else PACKAGE_DIR
+    todo, seen = list(modules) + [PACKAGE_DIR.name], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if not _module_file(name, root).is_file():
+            raise ValueError(f"no module {name} in {root}")
+        seen.add(name)
+        todo.extend(_imported(name, root) - seen)
+    return sorted(seen)
+
+
+def source_hash(package_dir=None, sources=None) -> str:
+    """sha256 over the relative path and bytes of the package's ``.py`` files: all of them (``sources``
+    None), or the :func:`dependencies` of the module names in ``sources``."""
+    root = Path(package_dir) if package_dir is not None else PACKAGE_DIR
+    if sources is None:
+        paths = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    else:
+        paths = sorted(_module_file(m, root) for m in dependencies(sources, root))
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts):
+    for path in paths:
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-def cache_path(name: str, key: dict, root=None) -> Path:
-    """The file that holds (or will hold) the result for ``name`` and ``key``."""
+def cache_path(name: str, key: dict, root=None, sources=None) -> Path:
+    """The file that holds (or will hold) the result for ``name``, ``key`` and ``sources``."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"cache name must be letters, digits, '_', '.' or '-' (not starting with "
                          f"'.', '_' or '-'), got {name!r}")
     if not isinstance(key, dict):
         raise ValueError(f"cache key must be a dict of JSON-serialisable values, got {type(key).__name__}")
+    source = source_hash(sources=sources)
     try:
-        text = json.dumps({"name": name, "key": key, "source": source_hash()}, sort_keys=True)
+        text = json.dumps({"name": name, "key": key, "source": source}, sort_keys=True)
     except (TypeError, ValueError) as err:
         raise ValueError(f"cache key must be JSON-serialisable (str, numbers, bool, None, lists, "
                          f"dicts with str keys): {err}") from err
@@ -95,10 +146,12 @@ def _check_storable(obj, where="result"):
                      "these (e.g. model.state_dict() instead of the model)")
 
 
-def cached(name: str, key: dict, compute, root=None):
+def cached(name: str, key: dict, compute, root=None, sources=None):
     """Return ``compute()``, stored under ``name`` and ``key`` (see the module docstring): the first call
-    computes and saves, later calls with the same name, key and package source load the file."""
-    path = cache_path(name, key, root)
+    computes and saves, later calls with the same name, key and source load the file. ``sources``:
+    module names whose :func:`dependencies` are all the code ``compute`` runs (default: the whole
+    package)."""
+    path = cache_path(name, key, root, sources)
     if path.is_file():
         try:
             return torch.load(path, map_location="cpu", weights_only=True)

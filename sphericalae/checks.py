@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import operator
 
-__all__ = ["positive_int", "seed_value", "finite_float", "choice"]
+__all__ = ["positive_int", "seed_value", "finite_float", "choice", "resolve_device"]
 
 
 def positive_int(value, what: str, least: int = 1) -> int:
@@ -57,3 +57,19 @@ def choice(value, registry, what: str, plural: str | None = None):
     if not isinstance(value, str) or value not in registry:
         raise ValueError(f"unknown {what} {value!r}; valid {plural or what + 's'}: {', '.join(registry)}")
     return value
+
+
+def resolve_device(device="auto"):
+    """A ``torch.device`` from ``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda``,
+    ``cuda:N`` or a ``torch.device``; CUDA asked for but absent is a ``ValueError``."""
+    import torch
+
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device auto or cpu")
+    return dev

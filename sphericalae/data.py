@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -46,8 +47,13 @@ def data_root() -> Path:
     return Path(os.environ.get("SPHERICALAE_DATA") or Path.home() / ".cache" / "sphericalae" / "data")
 
 
+def check_holdout(holdout) -> float:
+    """The held-out share: a number in (0, 0.99]."""
+    return finite_float(holdout, "holdout", low=0, low_open=True, high=0.99)
+
+
 def _split(n, holdout, seed):
-    holdout = finite_float(holdout, "holdout", low=0, low_open=True, high=0.99)
+    holdout = check_holdout(holdout)
     perm = torch.randperm(n, generator=torch_generator(seed, "split"))
     n_test = max(1, int(round(n * holdout)))
     return perm[n_test:], perm[:n_test]
@@ -180,8 +186,20 @@ def _folder(path, image_size, holdout, seed):
             ImageFolderFlat([files[i] for i in test_idx], image_size))
 
 
-DATASETS = {"mnist-5k": _mnist_5k, "mnist": _mnist, "lfw-faces": _lfw_faces, "folder:PATH": _folder}
-"""name -> loader(image_size, holdout, split_seed). ``folder:PATH`` stands for any path."""
+class Source(NamedTuple):
+    """A dataset of :data:`DATASETS`: ``loader(image_size, holdout, split_seed)`` and the image
+    sizes it can give (the first is its default)."""
+    loader: Callable
+    sizes: tuple
+
+
+DATASETS = {"mnist-5k": Source(_mnist_5k, (28,)), "mnist": Source(_mnist, (28,)),
+            "lfw-faces": Source(_lfw_faces, (32, 64, 128)), "folder:PATH": Source(_folder, (64, 32, 128))}
+"""name -> :class:`Source`. ``folder:PATH`` stands for any path."""
+
+
+def _source(name) -> Source:
+    return DATASETS["folder:PATH" if name.startswith("folder:") else name]
 
 
 def check_dataset_name(name) -> str:
@@ -191,14 +209,23 @@ def check_dataset_name(name) -> str:
     raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
 
 
+def check_image_size(name, image_size):
+    """``image_size`` if dataset ``name`` can give it (None: the dataset's default); the error names
+    the sizes it can give."""
+    sizes = _source(check_dataset_name(name)).sizes
+    if image_size is None or (type(image_size) is int and image_size in sizes):
+        return image_size
+    valid = ", ".join(map(str, sorted(sizes)))
+    raise ValueError(f"image_size {image_size!r} is not available for {name}; it gives {valid} px images"
+                     + (" (leave image_size unset)" if len(sizes) == 1 else ""))
+
+
 def load(name: str, holdout: float = 0.1, split_seed: int = 0, image_size: int | None = None):
     """Return ``(train, heldout)`` datasets for a named dataset (see the module docstring)."""
-    check_dataset_name(name)
-    if image_size is not None and image_size not in (28, 32, 64, 128):
-        raise ValueError(f"image_size must be 32, 64 or 128 (28 for digits), got {image_size!r}")
+    check_image_size(name, image_size)
     if name.startswith("folder:"):
         return _folder(name[len("folder:"):], image_size, holdout, split_seed)
-    return DATASETS[name](image_size, holdout, split_seed)
+    return DATASETS[name].loader(image_size, holdout, split_seed)
 
 
 def load_for(config) -> tuple:

@@ -1,8 +1,8 @@
 """The trained models of the book's experiment chapters, and the scores the pages report.
 
-* :func:`trained` trains a model once per (ModelConfig, TrainConfig, package source) and returns it
-  from :func:`sphericalae.cache.cached` afterwards: a page, a second page and the test pass that
-  re-executes them all share one training run. :func:`trained_grid` does it for kinds x seeds.
+* :func:`sphericalae.models.trained` trains a model once per configuration and training code and
+  loads it from the cache afterwards: a page, a second page and the test pass that re-executes them
+  all share one training run. :func:`trained_grid` does it for kinds x seeds.
 * :func:`reconstruction_scores`: held-out MSE, SWD and FD-CNN of a model's reconstructions (the
   paper's Table 2 metrics; FD-CNN stands in for FID, see :mod:`sphericalae.metrics`).
 * :func:`sample_scores`: FD-CNN, precision and recall of decoded samples against real images.
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from .cache import cached
-from .config import ModelConfig, TrainConfig
+from .config import TrainConfig
 from .metrics import features, frechet_distance, mse, precision_recall, swd
-from .models import build
+from .models import ModelConfig, trained
 from .seeding import derive_seed
 
 __all__ = ["trained", "trained_grid", "reconstruction_scores", "sample_scores", "real_floor", "code_mixture",
@@ -32,26 +32,6 @@ __all__ = ["trained", "trained_grid", "reconstruction_scores", "sample_scores", 
 
 STUDY_KINDS = ("sae", "vae", "svae", "ps", "ae")
 """The five models of the digits experiments (the training, priors and latent-structure pages)."""
-
-
-def trained(model_config: ModelConfig, train_config: TrainConfig, data=None, *, progress=False, root=None):
-    """``(model, history)``: ``model_config`` trained with ``train_config`` (eval mode, on the CPU),
-    trained at most once per configuration and package source. ``data``: the ``(train, heldout)``
-    pair matching ``train_config``'s dataset fields (loaded when None)."""
-    def compute():
-        from .data import load_for
-        from .train import fit
-
-        model = build(model_config, seed=train_config.seed)
-        history = fit(model, data or load_for(train_config), train_config, progress=progress,
-                      log=lambda *a: None)
-        return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "history": history}
-
-    key = {"model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config)}
-    stored = cached("autoencoder", key, compute, root)
-    model = build(model_config)
-    model.load_state_dict(stored["state_dict"])
-    return model.eval(), stored["history"]
 
 
 def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True, root=None):

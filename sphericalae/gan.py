@@ -40,26 +40,24 @@ Command line (the options are the fields of both configs)::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .cache import cached
 from .checks import choice, finite_float, positive_int
-from .config import RUNTIME_FIELDS, TrainConfig, config_diff
-from .ops import PIPELINES, pipeline_name, sample_prior, spherize
+from .config import TrainConfig, option
+from .ops import spherize
+from .runfiles import all_finite, load_weights, read_checkpoint
 from .seeding import derive_seed, torch_generator
-from .train import (CHECKPOINT, _loader, _resident, _write_atomic, default_workers, epoch_batches,
-                    grad_norm, prepare_run_dir, read_checkpoint, resolve_device, write_text_atomic)
+from .train import Trainer, fit
 
-__all__ = ["GANConfig", "GANTrainConfig", "GAN", "Generator", "Discriminator", "GAN_ARCHS", "build_gan",
-           "fit_gan", "load_gan_checkpoint", "load_gan_run", "gan_arch_for", "latents", "generate",
-           "table1", "table1_frame", "cached_gan", "FORMAT"]
+__all__ = ["GANConfig", "GANTrainConfig", "GAN", "GANTrainer", "Generator", "Discriminator", "GAN_ARCHS",
+           "build_gan", "fit_gan", "trained_gan", "load_gan_checkpoint", "load_gan_run", "gan_arch_for", "check_gan_arch",
+           "FORMAT"]
 
 FORMAT = "sphericalae-gan/1"
 
@@ -67,30 +65,40 @@ FORMAT = "sphericalae-gan/1"
 GAN_ARCHS = {"mlp28": (1, 28, 0), "dcgan28": (1, 28, 7), "dcgan32": (3, 32, 4), "dcgan64": (3, 64, 4)}
 
 
-def _opt(help, **more):
-    return {"help": help, **more}
+def _shape(arch):
+    c, size, _ = GAN_ARCHS[arch]
+    return (c, size, size)
 
 
 def gan_arch_for(image_shape) -> str:
-    """The architecture for images of shape (C, H, W)."""
-    for name, (c, size, _) in GAN_ARCHS.items():
-        if tuple(image_shape) == (c, size, size) and name != "mlp28":
+    """The DCGAN architecture for images of shape (C, H, W)."""
+    for name in GAN_ARCHS:
+        if tuple(image_shape) == _shape(name) and name != "mlp28":
             return name
     raise ValueError(f"no GAN architecture for images of shape {tuple(image_shape)}; "
-                     f"valid: {', '.join(f'{k} {v[0]}x{v[1]}x{v[1]}' for k, v in GAN_ARCHS.items())}")
+                     f"valid: {', '.join(f'{k} {_shape(k)}' for k in GAN_ARCHS)}")
+
+
+def check_gan_arch(arch, image_shape) -> str:
+    """``arch`` if it reads images of ``image_shape``; otherwise a one-line error naming the ones that do."""
+    if _shape(arch) != tuple(image_shape):
+        fits = [k for k in GAN_ARCHS if _shape(k) == tuple(image_shape)]
+        raise ValueError(f"GAN architecture {arch} makes images of shape {_shape(arch)}, but the dataset's images "
+                         f"are {tuple(image_shape)}; use {' or '.join(fits) if fits else 'another dataset'}")
+    return arch
 
 
 @dataclass(frozen=True)
 class GANConfig:
     """A generator/discriminator pair (see the module docstring). ``spherize_input``: the generator
     projects z onto the unit sphere before its first layer."""
-    arch: str = field(default="dcgan28", metadata=_opt("GAN architecture; the CLI picks it from the "
+    arch: str = field(default="dcgan28", metadata=option("GAN architecture; the CLI picks it from the "
                                                        "dataset's image shape when not given",
                                                        choices=lambda: GAN_ARCHS))
-    latent_dim: int = field(default=128, metadata=_opt("size d of the generator's input z"))
-    spherize_input: bool = field(default=True, metadata=_opt(
+    latent_dim: int = field(default=128, metadata=option("size d of the generator's input z"))
+    spherize_input: bool = field(default=True, metadata=option(
         "project z onto the sphere before the first layer (on) or feed raw z (off)"))
-    width: int = field(default=32, metadata=_opt("channels of the finest layer (doubling per level)"))
+    width: int = field(default=32, metadata=option("channels of the finest layer (doubling per level)"))
 
     def __post_init__(self):
         choice(self.arch, GAN_ARCHS, "GAN architecture")
@@ -104,16 +112,14 @@ class GANConfig:
 class GANTrainConfig(TrainConfig):
     """A :class:`sphericalae.config.TrainConfig` for GANs: Adam(lr, betas (beta1, beta2)) for both
     networks (lr 2e-4 by default, as DCGAN) and the R1 weight ``r1_gamma``; the other fields and
-    their checks are TrainConfig's. Image sizes: 28 (digits), 32 or 64."""
-    lr: float = field(default=2e-4, metadata=_opt("Adam learning rate (both networks)"))
-    beta1: float = field(default=0.5, metadata=_opt("Adam beta1"))
-    beta2: float = field(default=0.999, metadata=_opt("Adam beta2"))
-    r1_gamma: float = field(default=1.0, metadata=_opt("weight of the R1 penalty on real images"))
+    their checks are TrainConfig's."""
+    lr: float = field(default=2e-4, metadata=option("Adam learning rate (both networks)"))
+    beta1: float = field(default=0.5, metadata=option("Adam beta1"))
+    beta2: float = field(default=0.999, metadata=option("Adam beta2"))
+    r1_gamma: float = field(default=1.0, metadata=option("weight of the R1 penalty on real images"))
 
     def __post_init__(self):
         super().__post_init__()
-        if self.image_size not in (None, 28, 32, 64):
-            raise ValueError(f"image_size must be 32 or 64 (28 for digits), got {self.image_size!r}")
         for name in ("beta1", "beta2"):
             object.__setattr__(self, name, finite_float(getattr(self, name), name, low=0, high=0.9999))
         object.__setattr__(self, "r1_gamma", finite_float(self.r1_gamma, "r1_gamma", low=0))
@@ -215,256 +221,92 @@ def build_gan(config: GANConfig | None = None, seed: int = 0, **fields) -> GAN:
         return GAN(config)
 
 
-# --- training ---------------------------------------------------------------------------------------
+# --- training: the GAN family of sphericalae.train.fit -------------------------------------------------
 
-def _guard(loss, params, what, epoch, step, out, saved_epoch):
-    """The one sync of an optimizer step: refuse a non-finite loss or gradient before the step."""
-    loss_v, grad_v = torch.stack([loss.detach().float(), grad_norm(params).to(loss.device)]).tolist()
-    if not (math.isfinite(loss_v) and math.isfinite(grad_v)):
-        kept = (f" The last good checkpoint, {Path(out) / CHECKPOINT} (epoch {saved_epoch}), is kept."
-                if out is not None and saved_epoch > 0 else
-                " No checkpoint was written (none had been saved yet)." if out is not None else "")
-        raise FloatingPointError(f"non-finite {what} loss or gradient (loss {loss_v:.4g}, gradient norm "
-                                 f"{grad_v:.4g}) at epoch {epoch + 1}, step {step + 1}; stopping.{kept} "
-                                 "Try a lower learning rate or a larger r1_gamma.")
-    return loss_v
+class GANTrainer(Trainer):
+    """Alternating steps per batch: the discriminator (logistic loss + R1 on the real batch, in
+    float32), then the generator (non-saturating loss); Adam(lr, (beta1, beta2)) for each. The z of
+    epoch e come from stream ``(seed, "latent", e)``, drawn on the CPU (the same on every device)."""
+    format = FORMAT
+    config_key, label = "gan_config", "gan"
+    train_config = None                  # set below: GANTrainConfig
+    distributed = False
+    hint = "Try a lower learning rate or a larger r1_gamma."
+    optimizer_names = ("opt_g", "opt_d")
+    optimizer_labels = {"opt_g": "generator", "opt_d": "discriminator"}
 
+    def optimizers(self):
+        betas = (self.config.beta1, self.config.beta2)
+        return {"opt_g": torch.optim.Adam(self.model.generator.parameters(), lr=self.config.lr, betas=betas),
+                "opt_d": torch.optim.Adam(self.model.discriminator.parameters(), lr=self.config.lr, betas=betas)}
 
-def _to_json(gan_config, train_config):
-    from . import __version__
-    return json.dumps({"gan": dataclasses.asdict(gan_config), "train": dataclasses.asdict(train_config),
-                       "sphericalae": __version__}, indent=1)
+    def begin_epoch(self, epoch):
+        self.zgen = torch_generator(self.config.seed, "latent", epoch)
 
-
-def load_gan_checkpoint(path) -> dict:
-    """Load and check a GAN checkpoint (run folder or file) with ``weights_only=True``; anything
-    unreadable or not a GAN run is a one-line ``ValueError`` (see :func:`sphericalae.train.read_checkpoint`)."""
-    return read_checkpoint(path, FORMAT, {"gan_config": GANConfig, "train_config": GANTrainConfig})
-
-
-def load_gan_run(path):
-    """``(gan, state)``: the trained GAN of a run folder, in eval mode."""
-    state = load_gan_checkpoint(path)
-    gan = GAN(state["gan_config"])
-    gan.load_state_dict(state["model"])
-    if not all(torch.isfinite(p).all() for p in gan.parameters()):
-        raise ValueError(f"{path}: the checkpoint holds NaN or infinite weights")
-    return gan.eval(), state
-
-
-def _save(out, gan, opts, config, history, epoch):
-    state = {"format": FORMAT, "model": gan.state_dict(), "opt_g": opts[0].state_dict(),
-             "opt_d": opts[1].state_dict(), "epoch": epoch, "history": history,
-             "gan_config": dataclasses.asdict(gan.config), "train_config": dataclasses.asdict(config)}
-    try:
-        _write_atomic(out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
-        write_text_atomic(out / "history.json", json.dumps(history, indent=1))
-        write_text_atomic(out / "config.json", _to_json(gan.config, config))
-    except OSError as err:
-        raise OSError(err.errno, f"could not write the run files in {out} after epoch {epoch} "
-                      f"({err.strerror or err}); the files of the previous epoch are kept") from None
+    def step(self, x, update):
+        G, D, dev = self.model.generator, self.model.discriminator, self.device
+        z = torch.randn(2, x.shape[0], self.model.config.latent_dim, generator=self.zgen).to(dev)
+        x = x.float().requires_grad_(self.config.r1_gamma > 0)
+        with self.autocast():
+            with torch.no_grad():
+                fake = G(z[0])
+            logits_fake = D(fake.float())
+        real_logits = D(x)
+        loss_d = F.softplus(logits_fake.float()).mean() + F.softplus(-real_logits).mean()
+        r1 = torch.zeros((), device=dev)
+        if self.config.r1_gamma > 0:
+            grad, = torch.autograd.grad(real_logits.sum(), x, create_graph=True)
+            r1 = grad.square().flatten(1).sum(1).mean()
+            loss_d = loss_d + self.config.r1_gamma / 2 * r1
+        update(loss_d, "opt_d")
+        with self.autocast():
+            loss_g = F.softplus(-D(G(z[1])).float()).mean()
+        update(loss_g, "opt_g")
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": r1.detach()}
 
 
-def fit_gan(gan: GAN, data, config: GANTrainConfig | None = None, *, out=None, resume=False,
-            progress=True, log=print, max_batches=None):
-    """Train ``gan`` (see the module docstring); returns the history, one dict per epoch with the
-    mean discriminator and generator losses, the mean R1 term and the seconds taken.
+GANTrainer.train_config = GANTrainConfig
+GAN.trainer = GANTrainer
 
-    ``data``: a training dataset, or ``(train, heldout)`` (held-out is not used). ``out``: the run
-    folder; ``resume``: continue it. ``max_batches``: stop each epoch early (tests)."""
-    from tqdm.auto import tqdm
 
-    config = config or GANTrainConfig()
-    if not isinstance(config, GANTrainConfig):
-        raise TypeError(f"config must be a GANTrainConfig, got {type(config).__name__}")
-    train_set = data[0] if isinstance(data, (tuple, list)) else data
-    dev = resolve_device(config.device)
-    amp = (dev.type == "cuda") if config.amp is None else config.amp
-    workers = default_workers() if config.workers is None else config.workers
-
-    state = None
-    if out is not None:
-        out = prepare_run_dir(out, resume)
-        if resume:
-            state = load_gan_checkpoint(out)
-            problems = [f"gan {p}" for p in config_diff(state["gan_config"], gan.config, allow=())]
-            problems += config_diff(state["train_config"], config, allow=RUNTIME_FIELDS)
-            if problems:
-                raise ValueError(f"--resume with settings that differ from the checkpoint in {out}: "
-                                 + "; ".join(problems) + ". Resume with the checkpoint's settings (only a "
-                                 "larger epochs, device, amp and workers may change) or start a new run.")
-    elif resume:
-        raise ValueError("resume needs the run folder (out)")
-
-    gan.to(dev).train()
-    G, D = gan.generator, gan.discriminator
-    betas = (config.beta1, config.beta2)
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=betas)
-    history, start = [], 0
-    if state is not None:
-        gan.load_state_dict(state["model"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        history, start = list(state["history"]), int(state["epoch"])
-        if start >= config.epochs:
-            log(f"checkpoint already at epoch {start} of {config.epochs}: nothing to do")
-            return history
-    resident = _resident(train_set, dev)
-    d_params, g_params = list(D.parameters()), list(G.parameters())
-    saved_epoch = start
-    d = gan.config.latent_dim
-
-    for epoch in range(start, config.epochs):
-        t0 = time.perf_counter()
-        batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
-        if max_batches:
-            batches = batches[:max_batches]
-        zgen = torch_generator(config.seed, "latent", epoch)
-        sums = torch.zeros(3, dtype=torch.float64)
-        seen = 0
-        bar = tqdm(_loader(train_set, batches, dev, workers, resident), total=len(batches),
-                   desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
-        for step, x in enumerate(bar):
-            n = x.shape[0]
-            z = torch.randn(2, n, d, generator=zgen).to(dev)
-            # discriminator step: logistic loss + R1 on the real batch (float32)
-            x = x.float().requires_grad_(config.r1_gamma > 0)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                with torch.no_grad():
-                    fake = G(z[0])
-                logits_fake = D(fake.float())
-            real_logits = D(x)
-            loss_d = F.softplus(logits_fake.float()).mean() + F.softplus(-real_logits).mean()
-            r1 = torch.zeros((), device=dev)
-            if config.r1_gamma > 0:
-                grad, = torch.autograd.grad(real_logits.sum(), x, create_graph=True)
-                r1 = grad.square().flatten(1).sum(1).mean()
-                loss_d = loss_d + config.r1_gamma / 2 * r1
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            ld = _guard(loss_d, d_params, "discriminator", epoch, step, out, saved_epoch)
-            opt_d.step()
-            # generator step: non-saturating loss
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                loss_g = F.softplus(-D(G(z[1])).float()).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            lg = _guard(loss_g, g_params, "generator", epoch, step, out, saved_epoch)
-            opt_g.step()
-            sums += torch.tensor([ld, lg, float(r1.detach())], dtype=torch.float64) * n
-            seen += n
-            if progress:
-                bar.set_postfix(d=f"{ld:.3f}", g=f"{lg:.3f}", refresh=False)
-        means = (sums / max(seen, 1)).tolist()
-        record = {"epoch": epoch + 1, "loss_d": means[0], "loss_g": means[1], "r1": means[2],
-                  "seconds": time.perf_counter() - t0}
-        history.append(record)
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if out is not None:
-            if not all(bool(torch.isfinite(p).all()) for p in gan.parameters()):
-                raise FloatingPointError(f"the weights are not finite at the end of epoch {epoch + 1}; "
-                                         "stopping, the last good checkpoint is kept")
-            _save(out, gan, (opt_g, opt_d), config, history, epoch + 1)
-            saved_epoch = epoch + 1
+def fit_gan(gan: GAN, data, config: GANTrainConfig | None = None, **kwargs):
+    """:func:`sphericalae.train.fit` for a GAN; leaves it in eval mode. Returns the history: per
+    epoch the mean discriminator and generator losses, the mean R1 term and the seconds taken."""
+    history = fit(gan, data, config, **kwargs)
     gan.eval()
     return history
 
 
-# --- Table 1 ----------------------------------------------------------------------------------------
-
-def latents(prior, pipeline, n, dim, seed=0, *, radius=1.0, rep=0):
-    """``n`` codes of ``prior`` through Table 1's ``pipeline`` (a key of
-    :data:`sphericalae.ops.PIPELINES`), drawn from stream ``(seed, "table1", prior, rep)``: every
-    pipeline sees the same draws. A pipeline that spherizes puts the codes on the sphere of
-    ``radius`` (1: the paper's unit sphere; sqrt(d): where training normal z lives)."""
-    pipeline = pipeline_name(pipeline)
-    z = sample_prior(prior, n, dim, torch_generator(seed, "table1", prior, rep))
-    z = PIPELINES[pipeline](z)
-    return z * radius if "spherize" in pipeline else z
+def load_gan_checkpoint(path) -> dict:
+    """A GAN run's checkpoint, checked (:func:`sphericalae.runfiles.read_checkpoint`)."""
+    return read_checkpoint(path, FORMAT, {"gan_config": GANConfig, "train_config": GANTrainConfig},
+                           required=("model",) + GANTrainer.optimizer_names)
 
 
-@torch.no_grad()
-def generate(gan, z, batch_size=1000):
-    """Images of the generator for codes z, on the CPU."""
-    gan.eval()
-    return torch.cat([gan.sample(b).float().cpu() for b in z.split(batch_size)])
+def load_gan_run(path):
+    """``(gan, state)``: the trained GAN of a run folder, in eval mode. Refuses weights that do not
+    fit the config (naming the first missing and unexpected tensors) or are not finite."""
+    state = load_gan_checkpoint(path)
+    gan = GAN(state["gan_config"])
+    load_weights(gan, state["model"], path)
+    if not all_finite(gan.state_dict().values()):
+        raise ValueError(f"{path}: the checkpoint holds NaN or infinite weights")
+    return gan.eval(), state
 
 
-def _pr(real_f, fake_f):
-    from .metrics import precision_recall
-    pr = precision_recall(real_f, fake_f)
-    return pr["precision"], pr["recall"]
-
-
-def table1(gan, real, *, n=1000, seed=0, reps=1, radius=1.0, classifier=None, priors=None,
-           pipelines=None):
-    """Table 1 for one generator: a list of rows ``{"prior", "pipeline", "rep", "fd_cnn",
-    "precision", "recall"}``, plus the rows of prior ``"real (floor)"`` (pipeline ``"-"``): the
-    same metrics between two disjoint real sets of size ``n``.
-
-    ``real``: images (N, 1, 28, 28) in [0, 1], N >= 2n; each repetition ``rep`` shuffles them
-    (stream ``(seed, "table1-real", rep)``) into a reference set and a floor set, and draws new codes.
-    FD-CNN is the Frechet distance on the features of ``classifier`` (default
-    :func:`sphericalae.metrics.digit_classifier`); precision/recall are the improved ones (k = 3)
-    on the same features. ``radius``: see :func:`latents`."""
-    from .metrics import digit_classifier, features, frechet_distance
-    from .paper import PRIORS
-
-    n = positive_int(n, "n")
-    if len(real) < 2 * n:
-        raise ValueError(f"table1 needs at least 2n = {2 * n} real images, got {len(real)}")
-    model = digit_classifier()[0] if classifier is None else classifier
-    priors = list(PRIORS) if priors is None else list(priors)
-    pipelines = list(PIPELINES) if pipelines is None else [pipeline_name(p) for p in pipelines]
-    dim = gan.config.latent_dim
-    rows = []
-    for rep in range(positive_int(reps, "reps")):
-        perm = torch.randperm(len(real), generator=torch_generator(seed, "table1-real", rep))
-        ref = features(model, real[perm[:n]])
-        floor = features(model, real[perm[n:2 * n]])
-        p, r = _pr(ref, floor)
-        rows.append({"prior": "real (floor)", "pipeline": "-", "rep": rep,
-                     "fd_cnn": frechet_distance(ref, floor), "precision": p, "recall": r})
-        for prior in priors:
-            for pipe in pipelines:
-                fake = features(model, generate(gan, latents(prior, pipe, n, dim, seed, radius=radius,
-                                                              rep=rep)))
-                p, r = _pr(ref, fake)
-                rows.append({"prior": prior, "pipeline": pipe, "rep": rep,
-                             "fd_cnn": frechet_distance(ref, fake), "precision": p, "recall": r})
-    return rows
-
-
-def table1_frame(rows, metric="fd_cnn", spread=False):
-    """Table 1's layout from :func:`table1` rows (or a DataFrame of them): priors as rows, the four
-    pipelines as columns, the mean of ``metric`` over repetitions (``spread=True``: the standard
-    deviation instead). The floor is left out (read it from the rows)."""
-    import pandas as pd
-    from .paper import PRIORS
-
-    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-    df = df[df["prior"] != "real (floor)"]
-    agg = df.groupby(["prior", "pipeline"])[metric].agg("std" if spread else "mean").unstack("pipeline")
-    order = [p for p in PRIORS if p in agg.index] + [p for p in agg.index if p not in PRIORS]
-    return agg.loc[order, [p for p in PIPELINES if p in agg.columns]]
-
-
-def cached_gan(gan_config: GANConfig, train_config: GANTrainConfig, *, progress=False, log=None):
-    """``(gan, history)``: the GAN of these configs trained on ``train_config.dataset``, trained once
-    and then loaded from :func:`sphericalae.cache.cached` (key: both configs in full; the cache also
-    hashes the package source). The GAN comes back on the CPU in eval mode."""
-    from .cache import cached
+def trained_gan(gan_config: GANConfig, train_config: GANTrainConfig, data=None, *, progress=False, root=None):
+    """``(gan, history)``: the GAN of these configs trained on ``train_config.dataset`` (or ``data``),
+    on the CPU in eval mode; trained once, then loaded from :func:`sphericalae.cache.cached` (key:
+    both configs and the source of this module and the package modules it imports)."""
     from .data import load_for
 
     def compute():
-        gan = build_gan(gan_config, seed=train_config.seed)
-        history = fit_gan(gan, load_for(train_config), train_config, progress=progress,
-                          log=log or (lambda *a: None))
-        return {"model": {k: v.cpu() for k, v in gan.state_dict().items()}, "history": history}
+        net = build_gan(gan_config, seed=train_config.seed)
+        history = fit_gan(net, data or load_for(train_config), train_config, progress=progress, log=lambda *a: None)
+        return {"model": {k: v.cpu() for k, v in net.state_dict().items()}, "history": history}
 
     key = {"gan": dataclasses.asdict(gan_config), "train": dataclasses.asdict(train_config)}
-    stored = cached("gan", key, compute)
-    gan = GAN(gan_config)
-    gan.load_state_dict(stored["model"])
-    return gan.eval(), list(stored["history"])
+    stored = cached("gan", key, compute, root, sources=(__name__,))
+    net = GAN(gan_config)
+    net.load_state_dict(stored["model"])
+    return net.eval(), list(stored["history"])

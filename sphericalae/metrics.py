@@ -425,7 +425,8 @@ def digit_classifier(dataset: str = "mnist-5k", *, epochs: int = 10, seed: int =
                                             epochs=epochs, seed=seed, device=device)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "accuracy": acc}
 
-    stored = cached("digit-classifier", {"dataset": dataset, "epochs": epochs, "seed": seed}, compute, root)
+    stored = cached("digit-classifier", {"dataset": dataset, "epochs": epochs, "seed": seed}, compute, root,
+                    sources=(__name__,))
     model = DigitClassifier()
     model.load_state_dict(stored["state_dict"])
     return model.to(_device(device)).eval(), float(stored["accuracy"])

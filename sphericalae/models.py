@@ -39,7 +39,10 @@ over pixels): ``bce``, ``l2`` (squared error of the sigmoid output) or ``l1``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -47,10 +50,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
-from .config import ModelConfig
+from .cache import cached
+from .checks import choice, finite_float, positive_int
+from .config import TrainConfig, option
 from .distributions import HypersphericalUniform, VonMisesFisher, power_spherical
 from .ops import PIPELINES, centerize, pipeline_name, sample_prior, spherize
+from .runfiles import all_finite, load_weights, read_checkpoint
 from .seeding import derive_seed
+from .train import FORMAT, AutoEncoderTrainer
 
 # --- encoders and decoders ----------------------------------------------------------------------
 
@@ -124,11 +131,22 @@ class Bottleneck(nn.Module):
     """Maps encoder features ``h`` to codes. ``sample(h)`` -> (z, kl per example) for training;
     ``code(h)``: the deterministic code; ``posterior(h)``: q(z|h) or the deterministic code."""
     pipeline = "vanilla"                 # how a named prior is fed to this kind by default
+    sphere_codim = None                  # codes on S^(d - sphere_codim) in R^d; None: codes in R^d
 
     def __init__(self, features, latent_dim, beta=1.0):
         super().__init__()
         self.latent_dim, self.beta = latent_dim, beta
         self.fc = nn.Linear(features, self.out_size(latent_dim))
+
+    @classmethod
+    def on_sphere(cls) -> bool:
+        """Whether this kind's codes lie on a sphere."""
+        return cls.sphere_codim is not None
+
+    @property
+    def sphere_dim(self):
+        """k of the sphere S^k the codes lie on, or None for codes in R^d."""
+        return None if self.sphere_codim is None else self.latent_dim - self.sphere_codim
 
     @staticmethod
     def out_size(latent_dim):
@@ -144,6 +162,10 @@ class Bottleneck(nn.Module):
         z = self.code(h)
         return z, z.new_zeros(z.shape[0])
 
+    def kl(self, h):
+        """KL(q(z|h) || prior) per example, scaled by ``beta`` (zero for kinds without a posterior)."""
+        return h.new_zeros(h.shape[0])
+
     def own_prior(self, n, generator, device, dtype):
         """n draws of this kind's prior (see the module docstring)."""
         return sample_prior("normal", n, self.latent_dim, generator, device=device, dtype=dtype)
@@ -158,6 +180,7 @@ class SAEBottleneck(Bottleneck):
     Own prior: Algorithm 1 on normal draws. The fast form of spherize is safe here: the codes are
     float32 (or bfloat16) linear outputs."""
     pipeline = "centerize+spherize"
+    sphere_codim = 2
 
     def code(self, h):
         return spherize(centerize(self.fc(h)), eps=1e-6, scale_safe=False)
@@ -187,8 +210,13 @@ class VAEBottleneck(Bottleneck):
     def sample(self, h):
         mu, logvar = self._params(h)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(-1)
-        return z, self.beta * kl
+        return z, self._kl(mu, logvar)
+
+    def _kl(self, mu, logvar):
+        return self.beta * 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(-1)
+
+    def kl(self, h):
+        return self._kl(*self._params(h))
 
 
 class VMFBottleneck(Bottleneck):
@@ -196,6 +224,7 @@ class VMFBottleneck(Bottleneck):
     ``softplus(.) + 1`` (as in the S-VAE code), the mean direction normalized. Own prior: uniform
     on S^(d-1)."""
     pipeline = "spherize"
+    sphere_codim = 1
 
     @staticmethod
     def out_size(latent_dim):
@@ -216,8 +245,14 @@ class VMFBottleneck(Bottleneck):
 
     def sample(self, h):
         q = self.posterior(h)
-        prior = HypersphericalUniform(self.latent_dim, device=h.device, dtype=torch.float32)
-        return q.rsample(), self.beta * kl_divergence(q, prior)
+        return q.rsample(), self._kl(q)
+
+    def _kl(self, q):
+        prior = HypersphericalUniform(self.latent_dim, device=q.loc.device, dtype=torch.float32)
+        return self.beta * kl_divergence(q, prior)
+
+    def kl(self, h):
+        return self._kl(self.posterior(h))
 
     def own_prior(self, n, generator, device, dtype):
         return spherize(super().own_prior(n, generator, device, dtype))
@@ -268,6 +303,33 @@ RECON_LOSSES = {"bce": _bce,
 """Reconstruction losses per pixel (eq. 11), from decoder logits: name -> function."""
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """An autoencoder of :mod:`sphericalae.models`. ``latent_dim`` is the size d of the vector the
+    decoder reads, for every kind (sae codes lie on S^(d-2), svae/ps codes on S^(d-1), vae/ae in R^d).
+    ``recon``: the reconstruction loss of eq. 11; None picks the default of the data family:
+    ``bce`` for 28 px digits (``mlp``; the S-VAE digit protocol), ``l2`` for RGB images (``conv*``;
+    eq. 11 with p = 2, the MSE the paper's Table 2 reports)."""
+    kind: str = field(default="sae", metadata=option("model kind", choices=lambda: KINDS, flags=("--model", "--kind")))
+    arch: str = field(default="mlp", metadata=option("architecture; the CLI picks it from the dataset's image "
+                                                   "shape when not given", choices=lambda: ARCHS))
+    latent_dim: int = field(default=10, metadata=option("size d of the code the decoder reads"))
+    recon: typing.Optional[str] = field(default=None, metadata=option(
+        "reconstruction loss (default: bce for digits, l2 for RGB images)", choices=lambda: RECON_LOSSES))
+    beta: float = field(default=1.0, metadata=option("weight of the KL term (vae, svae, ps)"))
+
+    def __post_init__(self):
+        choice(self.kind, KINDS, "model")
+        choice(self.arch, ARCHS, "architecture")
+        positive_int(self.latent_dim, "latent_dim", least=2)
+        if self.kind == "sae" and self.latent_dim < 3:
+            raise ValueError("sae needs latent_dim >= 3: its codes live on S^(d-2)")
+        if self.recon is None:
+            object.__setattr__(self, "recon", "bce" if self.arch == "mlp" else "l2")
+        choice(self.recon, RECON_LOSSES, "reconstruction loss", "reconstruction losses")
+        object.__setattr__(self, "beta", finite_float(self.beta, "beta", low=0))
+
+
 class Losses(NamedTuple):
     """Per-example losses; the training objective is ``total.mean()``."""
     total: torch.Tensor
@@ -279,6 +341,7 @@ class Losses(NamedTuple):
 
 class AutoEncoder(nn.Module):
     """Encoder -> bottleneck -> decoder. Inputs ``(B, C, H, W)`` in [0, 1]. See the module docstring."""
+    trainer = AutoEncoderTrainer         # how sphericalae.train.fit trains it
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -296,6 +359,11 @@ class AutoEncoder(nn.Module):
     def kind(self):
         return self.config.kind
 
+    @property
+    def sphere_dim(self):
+        """k of the sphere S^k the codes lie on (sae: d-2; svae, ps: d-1), None for codes in R^d."""
+        return self.bottleneck.sphere_dim
+
     def _features(self, x):
         if tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"{self.config.arch} expects images of shape (B, {', '.join(map(str, self.image_shape))}), "
@@ -306,9 +374,10 @@ class AutoEncoder(nn.Module):
         """Per-example ``Losses(total, recon, kl)`` of images ``x``; ``sample=False`` decodes the
         deterministic code (and reports the KL of the posterior all the same)."""
         h = self._features(x)
-        z, kl = self.bottleneck.sample(h)
-        if not sample:
-            z = self.bottleneck.code(h)
+        if sample:
+            z, kl = self.bottleneck.sample(h)
+        else:
+            z, kl = self.bottleneck.code(h), self.bottleneck.kl(h)
         recon = RECON_LOSSES[self.config.recon](self.decoder(z).float(), x).flatten(1).sum(-1)
         kl = kl.float()
         return Losses(recon + kl, recon, kl)
@@ -363,4 +432,43 @@ def build(config: ModelConfig | None = None, seed: int = 0, **fields) -> AutoEnc
         return AutoEncoder(config)
 
 
-__all__ = ["build", "arch_for", "AutoEncoder", "Losses", "KINDS", "ARCHS", "RECON_LOSSES"]
+def load_checkpoint(path) -> dict:
+    """An autoencoder run's checkpoint, checked (:func:`sphericalae.runfiles.read_checkpoint`)."""
+    return read_checkpoint(path, FORMAT, {"model_config": ModelConfig, "train_config": TrainConfig},
+                           required=AutoEncoderTrainer.optimizer_names + ("model",))
+
+
+def load_run(path):
+    """``(model, state)``: the model of a run folder with its trained weights, in eval mode.
+    Refuses (``ValueError``) weights that do not fit the config or are not finite."""
+    state = load_checkpoint(path)
+    model = build(state["model_config"])
+    load_weights(model, state["model"], path)
+    if not all_finite(model.state_dict().values()):
+        raise ValueError(f"{path}: the checkpoint holds NaN or infinite weights; it cannot be sampled")
+    return model.eval(), state
+
+
+def trained(model_config: ModelConfig, train_config: TrainConfig, data=None, *, progress=False, root=None):
+    """``(model, history)``: ``model_config`` trained with ``train_config`` on ``data`` (the
+    ``(train, heldout)`` pair matching its dataset fields; loaded when None), on the CPU in eval mode.
+    Trained once, then loaded from :func:`sphericalae.cache.cached`: the key holds both configs and
+    the source of this module and every package module it imports (the loop, the data, the
+    distributions), so editing a metric, a plot or a page retrains nothing."""
+    from .data import load_for
+    from .train import fit
+
+    def compute():
+        model = build(model_config, seed=train_config.seed)
+        history = fit(model, data or load_for(train_config), train_config, progress=progress, log=lambda *a: None)
+        return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "history": history}
+
+    key = {"model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config)}
+    stored = cached("autoencoder", key, compute, root, sources=(__name__,))
+    model = build(model_config)
+    model.load_state_dict(stored["state_dict"])
+    return model.eval(), list(stored["history"])
+
+
+__all__ = ["build", "trained", "arch_for", "load_run", "load_checkpoint", "AutoEncoder", "ModelConfig", "Losses", "KINDS",
+           "ARCHS", "RECON_LOSSES"]

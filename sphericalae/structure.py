@@ -4,7 +4,8 @@ interpolation between two codes, straight (``lerp``) or along the great circle (
 2016), the paper's Figures 13 and 14 in numbers.
 
 The metric follows the geometry: codes on a sphere (sae, svae, ps) are compared by cosine
-distance, codes in R^d (vae, ae) by Euclidean distance (:func:`code_metric`).
+distance, codes in R^d (vae, ae) by Euclidean distance (:func:`code_metric`, read from each
+bottleneck class of :data:`sphericalae.models.KINDS`).
 """
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from .seeding import derive_seed
 
 __all__ = ["code_metric", "separation", "tsne_map", "lerp", "slerp"]
 
-SPHERICAL_KINDS = ("sae", "svae", "ps")
-
-
 def code_metric(kind: str) -> str:
-    """``cosine`` for kinds whose codes lie on a sphere, ``euclidean`` otherwise."""
-    return "cosine" if kind in SPHERICAL_KINDS else "euclidean"
+    """``cosine`` for kinds whose codes lie on a sphere (the bottleneck's ``on_sphere``), ``euclidean``
+    otherwise."""
+    from .models import KINDS
+
+    return "cosine" if KINDS[kind].on_sphere() else "euclidean"
 
 
 def _np(x):

@@ -1,60 +1,49 @@
-"""Training: ``fit(model, data, config)`` for every model of :mod:`sphericalae.models`.
+"""The one training loop: ``fit(model, data, config)`` for every model family of the package.
 
-* ``config``: a :class:`~sphericalae.config.TrainConfig` (epochs, batch size, lr, seed, device,
-  amp, workers, and the dataset it names). The model carries its own ``ModelConfig``; both are
-  saved in every checkpoint and in ``config.json``.
-* Device ``auto``: CUDA when present, else CPU; bfloat16 autocast on CUDA unless ``amp=False``.
-* Seeds (:mod:`sphericalae.seeding`): the initial weights come from ``build(..., seed)``; the
-  model's own randomness (posterior samples) from torch's global generator, seeded from stream
-  ``(seed, "train")`` at the start and saved in checkpoints; the data order of epoch e from stream
-  ``(seed, "order", e)``. So the same config gives the same bits, and a resume continues them.
-* Data: in-memory datasets (digits, the small face set) are indexed as whole tensors, moved to the
-  device once when they fit; image folders go through a ``DataLoader`` with ``workers`` processes,
-  pinned memory and prefetching. Each process of a DDP run takes its share of every global batch.
-* One host-device synchronisation per step: the NaN guard, which checks the loss and the gradient
-  norm before the optimizer step (running sums stay on the device). A non-finite value stops the
-  run with ``FloatingPointError`` and leaves the last good checkpoint as it was; under DDP every
-  process stops when any one of them sees it. Weights are checked again before every save.
-* Run folder ``out``: ``checkpoint.pt`` (weights, optimizer, RNG states, history, both configs),
-  ``history.json`` and ``config.json``, each written atomically (temporary file, then
-  ``os.replace``) after every epoch. ``fit`` refuses a folder that holds anything else, a run
-  without ``resume=True``, and, on resume, a config that differs from the checkpoint's (naming each
-  field; a larger ``epochs`` and the runtime fields device/amp/workers are accepted). Checkpoints
-  are untrusted input: loaded with ``weights_only=True``, refused with one line when unreadable.
+A family plugs in through a :class:`Trainer` (its optimizers, one ``step`` per batch, an optional
+held-out ``evaluate``, its checkpoint format); :class:`AutoEncoderTrainer` serves
+:mod:`sphericalae.models`, ``sphericalae.gan.GANTrainer`` the GANs. The loop owns everything else,
+once for all families:
+
+* Device ``auto`` (CUDA when present, else CPU); bfloat16 autocast on CUDA unless ``amp=False``.
+* Seeds (:mod:`sphericalae.seeding`): weights from ``build(..., seed)``; torch's global generator
+  (posterior samples) from stream ``(seed, "train")``, saved in every checkpoint; the order of
+  epoch e from stream ``(seed, "order", e)``. The same config gives the same bits; a resume
+  continues them.
+* Data: in-memory datasets are indexed as whole tensors (moved to the device once when they fit);
+  image folders go through a ``DataLoader`` with ``workers`` processes. Under DDP each process
+  takes its share of every global batch (families that declare ``distributed = True``).
+* The NaN guard: one host-device sync per optimizer step checks the loss and the gradient norm
+  before the step (``FloatingPointError``, naming the last good checkpoint; under DDP all
+  processes stop together); weights are checked again before every save.
+* Run folder ``out`` (:mod:`sphericalae.runfiles`): ``checkpoint.pt``, ``history.json``,
+  ``config.json``, written atomically after every epoch; held under a lock for the whole run
+  (:mod:`sphericalae.runlock`). ``resume=True`` continues a run, refusing a checkpoint with other
+  settings (naming each field; a larger ``epochs`` and device/amp/workers may change) or with
+  non-finite weights. A run that fails before its first checkpoint removes the folder it created.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import math
 import os
-import pickle
 import time
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-from .config import ModelConfig, TrainConfig, config_diff, from_dict, to_json
+from .checks import resolve_device
+from .config import RUNTIME_FIELDS, TrainConfig, config_diff, to_json
 from .data import in_memory
+from .runfiles import CHECKPOINT, all_finite, load_weights, prepare_run_dir, read_checkpoint, write_run_files
 from .seeding import derive_seed, torch_generator
 
-CHECKPOINT = "checkpoint.pt"
-RUN_FILES = ("checkpoint.pt", "config.json", "history.json")
+__all__ = ["fit", "Trainer", "AutoEncoderTrainer", "evaluate", "epoch_batches", "grad_norm",
+           "resolve_device", "batches_of", "resident", "FORMAT", "CHECKPOINT"]
+
 FORMAT = "sphericalae-run/1"
-
-
-def resolve_device(device="auto") -> torch.device:
-    """``auto`` -> CUDA if available, else CPU; anything else is passed to torch.device."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device auto or cpu")
-    return dev
 
 
 def _rank_world():
@@ -69,137 +58,14 @@ def epoch_batches(n, batch_size, seed, epoch):
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-# --- run folder and checkpoints -------------------------------------------------------------------
-
-def _write_atomic(path: Path, write):
-    """``write(tmp_path)``, then rename over ``path``; a failure leaves ``path`` as it was."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path, text: str):
-    """Write a text file atomically (temporary file, flush to disk, rename)."""
-    def write(tmp):
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    _write_atomic(Path(path), write)
-
-
-def prepare_run_dir(out, resume: bool) -> Path:
-    """Check that ``out`` may hold this run (see the module docstring) and create it."""
-    if out is None or str(out).strip() == "":
-        raise ValueError("the run folder (--out) is empty; name a folder, e.g. runs/sae")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder; choose a folder for the run")
-    if out.is_dir():
-        names = {p.name for p in out.iterdir()}
-        foreign = sorted(n for n in names if n not in RUN_FILES and not n.endswith(".tmp"))
-        if foreign:
-            raise ValueError(f"--out {out} holds files that are not part of a sphericalae run "
-                             f"({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}); choose an empty or new folder")
-        if not resume and CHECKPOINT in names:
-            raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        if not resume and names & set(RUN_FILES):
-            raise ValueError(f"{out} holds {', '.join(sorted(names & set(RUN_FILES)))} but no checkpoint: not a "
-                             "run that can be continued; remove those files or choose another --out")
-    if resume and not (out / CHECKPOINT).is_file():
-        raise FileNotFoundError(f"no checkpoint at {out / CHECKPOINT} to resume from")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise ValueError(f"cannot write the run folder {out}: {err.strerror or err}") from None
-    return out
-
-
-def read_checkpoint(path, fmt: str, configs: dict) -> dict:
-    """Load and check a run checkpoint of format ``fmt`` (a run folder or the file): only tensors
-    and plain data are read (``weights_only=True``); anything unreadable is a ``ValueError`` in one
-    line. ``configs``: ``{key: dataclass}``, the configs stored under those keys, rebuilt."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "unsupported global" in str(err).lower():         # a class or function: refused unrun
-            raise ValueError(f"{path} is refused: it holds objects other than tensors and plain data, which "
-                             "are not loaded for safety (weights_only)") from None
-        raise ValueError(f"{path} is not a readable checkpoint (UnpicklingError); it is corrupt or not from "
-                         "sphericalae") from None
-    except Exception as err:  # truncated, empty or random bytes: zipfile, EOFError, RuntimeError...
-        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}); it is corrupt or "
-                         "not from sphericalae") from None
-    if not isinstance(state, dict) or state.get("format") != fmt:
-        raise ValueError(f"{path} is not a sphericalae run checkpoint (format {fmt!r} expected)")
-    try:
-        for key, cls in configs.items():
-            state[key] = from_dict(cls, state[key], str(path))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: the configs in the checkpoint are unreadable ({err})") from None
-    return state
-
-
-def load_checkpoint(path) -> dict:
-    """An autoencoder run's checkpoint (:func:`read_checkpoint` with both configs rebuilt)."""
-    return read_checkpoint(path, FORMAT, {"model_config": ModelConfig, "train_config": TrainConfig})
-
-
-def load_run(path):
-    """``(model, state)``: the model of a run folder with its trained weights, in eval mode.
-    Refuses a checkpoint whose weights are not finite."""
-    from .models import build
-
-    state = load_checkpoint(path)
-    model = build(state["model_config"])
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: the weights do not fit the model of its config ({str(err).splitlines()[0]})") from None
-    if not all(torch.isfinite(p).all() for p in model.state_dict().values() if p.is_floating_point()):
-        raise ValueError(f"{path}: the checkpoint holds NaN or infinite weights; it cannot be sampled")
-    return model.eval(), state
-
-
-# --- evaluation ------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def evaluate(model, dataset, batch_size=256, device="cpu", workers=0):
-    """Mean held-out reconstruction loss (per image, summed over pixels) with deterministic codes,
-    and the mean squared error per pixel of ``model.reconstruct``."""
-    model.eval()
-    device = torch.device(device)
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    sq = torch.zeros((), dtype=torch.float64, device=device)
-    count = pixels = 0
-    for x in _loader(dataset, _sequential(len(dataset), batch_size), device, workers):
-        total += model(x, sample=False).recon.double().sum()
-        sq += (model.reconstruct(x).float() - x).double().square().sum()
-        count += x.shape[0]
-        pixels += x.numel()
-    model.train()
-    return {"heldout_recon": float(total) / count, "heldout_mse": float(sq) / pixels}
-
-
 def _sequential(n, batch_size):
     return [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def _loader(dataset, batches, device, workers, cache=None):
-    """Yield image batches on ``device`` for a list of index tensors."""
-    tensors = in_memory(dataset) if cache is None else cache
+def batches_of(dataset, batches, device, workers=0, resident=None):
+    """Yield the image batches of ``dataset`` on ``device``, one per index tensor of ``batches``.
+    ``resident``: the images as one tensor (see :func:`resident`), else read through a DataLoader."""
+    tensors = in_memory(dataset) if resident is None else resident
     if tensors is not None:
         x = tensors[0]
         for idx in batches:
@@ -214,8 +80,9 @@ def _loader(dataset, batches, device, workers, cache=None):
         yield x.to(device, non_blocking=True)
 
 
-def _resident(dataset, device):
-    """The dataset's images as one tensor, on ``device`` when they fit (a quarter of free memory)."""
+def resident(dataset, device):
+    """The dataset's images as a one-tensor tuple, on ``device`` when they fit (a quarter of free
+    memory); None for datasets read from disk."""
     tensors = in_memory(dataset)
     if tensors is None:
         return None
@@ -231,8 +98,6 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
-# --- the loop ----------------------------------------------------------------------------------------
-
 def grad_norm(params):
     """The global gradient norm of ``params`` as a 0-d tensor on their device (no sync)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -241,143 +106,288 @@ def grad_norm(params):
     return torch.nn.utils.get_total_norm(grads, foreach=True).float()   # one fused kernel per dtype
 
 
-def fit(model, data, config: TrainConfig | None = None, *, out=None, resume=False, progress=True, log=print,
-        max_batches=None):
-    """Train ``model`` with Adam; returns the history (one dict per epoch).
+@torch.no_grad()
+def evaluate(model, dataset, batch_size=256, device="cpu", workers=0):
+    """Held-out scores of an autoencoder: ``heldout_recon``, the mean reconstruction loss per image
+    (summed over pixels) with deterministic codes, and ``heldout_mse``, the mean squared error per
+    pixel of ``model.reconstruct``."""
+    model.eval()
+    device = torch.device(device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    sq = torch.zeros((), dtype=torch.float64, device=device)
+    count = pixels = 0
+    for x in batches_of(dataset, _sequential(len(dataset), batch_size), device, workers):
+        total += model(x, sample=False).recon.double().sum()
+        sq += (model.reconstruct(x).float() - x).double().square().sum()
+        count += x.shape[0]
+        pixels += x.numel()
+    model.train()
+    return {"heldout_recon": float(total) / count, "heldout_mse": float(sq) / pixels}
 
-    ``data``: ``(train, heldout)`` (held-out may be None) or a training dataset alone.
-    ``config``: a :class:`~sphericalae.config.TrainConfig` (its dataset fields are recorded, not
-    loaded: pass the data that matches them). ``out``: the run folder; ``resume``: continue the
-    run in ``out``. ``max_batches``: stop each epoch early (smoke tests and benchmarks).
-    """
+
+# --- model families ------------------------------------------------------------------------------
+
+class Trainer:
+    """What the loop needs of a model family. Subclasses set the class attributes and implement
+    :meth:`step`; the loop sets ``device`` and ``amp`` before the first step.
+
+    ``format``: the checkpoint format; ``config_key``/``label``: where the model's config is
+    stored and how a resume names its fields; ``train_config``: the TrainConfig class it takes;
+    ``distributed``: whether DDP is supported; ``hint``: advice after a non-finite loss;
+    ``optimizer_names``: the optimizers of :meth:`optimizers` (checkpoint keys)."""
+    format = FORMAT
+    config_key, label = "model_config", "model"
+    train_config = TrainConfig
+    distributed = True
+    hint = "Try a lower learning rate."
+    optimizer_names = ("optimizer",)
+    optimizer_labels = {}                # optimizer name -> the network it steps, for messages
+
+    def __init__(self, model, config):
+        self.model, self.config = model, config
+        self.device, self.amp = torch.device("cpu"), False
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def optimizers(self) -> dict:
+        """``{name: optimizer}`` for the names of ``optimizer_names``; each is saved under its name."""
+        return {"optimizer": torch.optim.Adam(self.model.parameters(), lr=self.config.lr)}
+
+    def begin_epoch(self, epoch: int):
+        """Called before the first step of each epoch."""
+
+    def step(self, x, update) -> dict:
+        """One batch: compute the losses, call ``update(loss, optimizer_name)`` for each optimizer
+        step (it runs backward, the NaN guard and the step, and returns the loss as a float), and
+        return ``{history name: 0-d tensor}``, the batch means the epoch record averages."""
+        raise NotImplementedError
+
+    def evaluate(self, heldout, workers) -> dict:
+        """Held-out scores added to each epoch's record (none by default)."""
+        return {}
+
+    def config_json(self) -> str:
+        return to_json({self.label: self.model.config, "train": self.config})
+
+
+class AutoEncoderTrainer(Trainer):
+    """The autoencoders of :mod:`sphericalae.models`: Adam on ``model(x).total.mean()``."""
+
+    def step(self, x, update):
+        with self.autocast():
+            losses = self.net(x)
+            loss = losses.total.mean()
+        update(loss, "optimizer")
+        return {"train_loss": loss.detach(), "train_recon": losses.recon.detach().mean(),
+                "train_kl": losses.kl.detach().mean()}
+
+    def evaluate(self, heldout, workers):
+        return {} if heldout is None else evaluate(self.model, heldout, device=self.device, workers=workers)
+
+
+# --- the loop ----------------------------------------------------------------------------------------
+
+def _check_resume(trainer, state, out):
+    """Refuse a checkpoint whose settings differ from this run's, or whose weights are not finite."""
+    problems = [f"{trainer.label} {p}" for p in config_diff(state[trainer.config_key], trainer.model.config,
+                                                             allow=())]
+    problems += config_diff(state["train_config"], trainer.config, allow=RUNTIME_FIELDS)
+    if problems:
+        raise ValueError(f"--resume with settings that differ from the checkpoint in {out}: " + "; ".join(problems)
+                         + ". Resume with the checkpoint's settings (only a larger epochs, device, amp and "
+                         "workers may change) or start a new run elsewhere.")
+    if not all_finite(state["model"].values()):
+        raise ValueError(f"{Path(out) / CHECKPOINT} holds NaN or infinite weights and cannot be resumed; "
+                         "start a new run (with a lower learning rate) in another folder")
+
+
+def _restore(trainer, opts, state, dev, where):
+    """Load weights, optimizers and RNG states of ``state``; returns ``(history, start epoch)``."""
+    load_weights(trainer.model, state["model"], where)
+    try:
+        for name, opt in opts.items():
+            opt.load_state_dict(state[name])
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{where}: the optimizer state does not fit the model ({str(err).splitlines()[0]})") from None
+    if "rng_cpu" in state:
+        torch.set_rng_state(state["rng_cpu"])
+    if dev.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"])
+    return list(state["history"]), state["epoch"]
+
+
+class _Guard:
+    """The NaN guard of one run: ``update(loss, name)`` = backward, one sync, optimizer step."""
+
+    def __init__(self, opts, world, out, hint, names):
+        self.opts, self.world, self.out, self.hint, self.names = opts, world, out, hint, names
+        self.params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in opts.items()}
+        self.epoch = self.step = self.saved_epoch = 0
+        self.values = {}
+
+    def __call__(self, loss, name):
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        check = torch.stack([loss.detach().float(), grad_norm(self.params[name]).to(loss.device)])
+        if self.world > 1:  # every process stops together, or the others would wait forever
+            bad = (~torch.isfinite(check)).any().float().reshape(1)
+            dist.all_reduce(bad)
+            check = torch.cat([check, bad])
+        values = check.tolist()                                   # the one sync of the step
+        if not all(math.isfinite(v) for v in values[:2]) or (self.world > 1 and values[2] > 0):
+            what = "loss" if not math.isfinite(values[0]) else "gradient"
+            whose = self.names.get(name, "")
+            self.fail(f"non-finite {whose + ' ' if whose else ''}{what} (loss {values[0]:.4g}, gradient norm {values[1]:.4g}) "
+                      f"at epoch {self.epoch + 1}, step {self.step + 1}")
+        opt.step()
+        self.values[name] = values[0]
+        return values[0]
+
+    def fail(self, what):
+        if self.out is not None and self.saved_epoch > 0:
+            kept = f" The last good checkpoint, {Path(self.out) / CHECKPOINT} (epoch {self.saved_epoch}), is kept."
+        elif self.out is not None:
+            kept = " No checkpoint was written (none had been saved yet)."
+        else:
+            kept = ""
+        raise FloatingPointError(f"{what}; stopping.{kept} {self.hint}")
+
+
+def _run_epoch(trainer, guard, train_set, epoch, batches, workers, data, progress):
+    """One epoch of steps; returns the epoch's record (means of the step outputs, seconds)."""
     from tqdm.auto import tqdm
 
-    config = config or TrainConfig()
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    t0, dev = time.perf_counter(), trainer.device
+    trainer.begin_epoch(epoch)
+    sums, names, seen = None, None, 0
+    bar = tqdm(batches_of(train_set, batches, dev, workers, data), total=len(batches),
+               desc=f"epoch {epoch + 1}/{trainer.config.epochs}", disable=not progress, leave=False)
+    for step, x in enumerate(bar):
+        guard.epoch, guard.step = epoch, step
+        out = trainer.step(x, guard)
+        if sums is None:
+            names, sums = list(out), torch.zeros(len(out), dtype=torch.float64, device=dev)
+        n = x.shape[0]
+        sums += torch.stack([out[k].double() for k in names]) * n
+        seen += n
+        if progress:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in guard.values.items()}, refresh=False)
+    if guard.world > 1:  # the history holds global means, as a single process would see them
+        t = torch.cat([sums.cpu(), torch.tensor([float(seen)], dtype=torch.float64)])
+        dist.all_reduce(t)
+        sums, seen = t[:-1], int(t[-1])
+    record = {"epoch": epoch + 1, **dict(zip(names or [], (sums / max(seen, 1)).tolist() if names else []))}
+    record["seconds"] = time.perf_counter() - t0
+    return record
+
+
+def _batches(config, n, epoch, rank, world, max_batches):
+    batches = epoch_batches(n, config.batch_size, config.seed, epoch)
+    if world > 1 and len(batches[-1]) < config.batch_size:
+        batches = batches[:-1]            # every process needs an equal share of each batch
+    if max_batches:
+        batches = batches[:max_batches]
+    local = config.batch_size // world
+    return [b[rank * local:(rank + 1) * local] for b in batches] if world > 1 else batches
+
+
+def _save(trainer, opts, history, epoch, out):
+    state = {"format": trainer.format, "model": trainer.model.state_dict(), "epoch": epoch, "history": history,
+             trainer.config_key: dataclasses.asdict(trainer.model.config),
+             "train_config": dataclasses.asdict(trainer.config), "rng_cpu": torch.get_rng_state(),
+             **{name: opt.state_dict() for name, opt in opts.items()}}
+    if trainer.device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state(trainer.device)
+    write_run_files(out, state, trainer.config_json())
+
+
+def trainer_for(model, config=None) -> Trainer:
+    """The :class:`Trainer` of ``model``'s family (its class attribute ``trainer``; autoencoders by
+    default) with ``config`` (the family's TrainConfig; its defaults when None)."""
+    cls = getattr(model, "trainer", AutoEncoderTrainer)
+    config = config if config is not None else cls.train_config()
+    if not isinstance(config, cls.train_config):
+        raise TypeError(f"config must be a {cls.train_config.__name__}, got {type(config).__name__}")
+    return cls(model, config)
+
+
+@contextlib.contextmanager
+def _run_folder(out, resume, rank):
+    """Prepare ``out`` (rank 0) and remove it again if this run created it and fails before saving."""
+    if out is None:
+        if resume:
+            raise ValueError("resume needs the run folder (out)")
+        yield None
+        return
+    created = not Path(out).exists()
+    folder = prepare_run_dir(out, resume) if rank == 0 else Path(out)
+    try:
+        yield folder
+    except BaseException:
+        if created and rank == 0 and not (folder / CHECKPOINT).exists():
+            for p in folder.iterdir():
+                p.unlink()
+            folder.rmdir()
+        raise
+
+
+def fit(model, data, config=None, *, out=None, resume=False, progress=True, log=print, max_batches=None):
+    """Train ``model`` (an autoencoder, a GAN: any model whose family has a :class:`Trainer`);
+    returns the history, one dict per epoch.
+
+    ``data``: ``(train, heldout)`` (held-out may be None) or a training dataset alone. ``config``:
+    the family's TrainConfig (its dataset fields are recorded, not loaded: pass the matching data).
+    ``out``: the run folder; ``resume``: continue the run in ``out``. ``max_batches``: stop each
+    epoch early (smoke tests and benchmarks)."""
+    trainer = trainer_for(model, config)
+    config = trainer.config
     train_set, heldout_set = data if isinstance(data, (tuple, list)) else (data, None)
-    dev = resolve_device(config.device)
+    dev = trainer.device = resolve_device(config.device)
     rank, world = _rank_world()
+    if world > 1 and not trainer.distributed:
+        raise ValueError(f"{type(model).__name__} cannot be trained with several processes (DDP)")
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the number of processes {world}")
-    amp = (dev.type == "cuda") if config.amp is None else config.amp
+    trainer.amp = (dev.type == "cuda") if config.amp is None else config.amp
     workers = default_workers() if config.workers is None else config.workers
+    with _run_folder(out, resume, rank) as out:
+        state = read_checkpoint(out, trainer.format, {trainer.config_key: type(model.config),
+                                                      "train_config": type(config)},
+                                required=("model", *trainer.optimizer_names)) if resume else None
+        if state is not None:
+            _check_resume(trainer, state, out)
+        return _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, progress, log, max_batches)
 
-    state = None
-    if out is not None:
-        out = prepare_run_dir(out, resume) if rank == 0 else Path(out)
-        if resume:
-            state = load_checkpoint(out)
-            problems = [f"model {p}" for p in config_diff(state["model_config"], model.config, allow=())]
-            problems += config_diff(state["train_config"], config)
-            if problems:
-                raise ValueError(f"--resume with settings that differ from the checkpoint in {out}: "
-                                 + "; ".join(problems) + ". Resume with the checkpoint's settings (only a larger "
-                                 "epochs, device, amp and workers may change) or start a new run elsewhere.")
-    elif resume:
-        raise ValueError("resume needs the run folder (out)")
 
-    model.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+def _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, progress, log, max_batches):
+    model, config, dev = trainer.model, trainer.config, trainer.device
+    model.to(dev).train()
+    opts = trainer.optimizers()
     history, start = [], 0
     torch.manual_seed(derive_seed(config.seed, "train"))
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng_cpu"])
-        if dev.type == "cuda" and "rng_cuda" in state:
-            torch.cuda.set_rng_state(state["rng_cuda"])
-        history, start = list(state["history"]), int(state["epoch"])
+        history, start = _restore(trainer, opts, state, dev, Path(out) / CHECKPOINT)
         if start >= config.epochs:
             log(f"checkpoint already at epoch {start} of {config.epochs}: nothing to do")
             return history
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    local = config.batch_size // world
-    resident = _resident(train_set, dev)
-    params = [p for p in model.parameters() if p.requires_grad]
-    saved_epoch = start
-
+    trainer.net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    guard = _Guard(opts, world, out, trainer.hint, trainer.optimizer_labels)
+    guard.saved_epoch = start
+    data = resident(train_set, dev)
     for epoch in range(start, config.epochs):
-        t0 = time.perf_counter()
-        sums = torch.zeros(3, dtype=torch.float64, device=dev)
-        seen = 0
-        batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
-        if world > 1 and len(batches[-1]) < config.batch_size:
-            batches = batches[:-1]            # every process needs an equal share of each batch
-        if max_batches:
-            batches = batches[:max_batches]
-        mine = [b[rank * local:(rank + 1) * local] for b in batches] if world > 1 else batches
-        bar = tqdm(_loader(train_set, mine, dev, workers, resident), total=len(mine),
-                   desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress or rank != 0, leave=False)
-        for step, x in enumerate(bar):
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                losses = net(x)
-                loss = losses.total.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            check = torch.stack([loss.detach().float(), grad_norm(params).to(loss.device)])
-            if world > 1:  # every process stops together, or the others would wait forever
-                bad = (~torch.isfinite(check)).any().float().reshape(1)
-                dist.all_reduce(bad)
-                check = torch.cat([check, bad])
-            values = check.tolist()                               # the one sync of the step
-            if not all(math.isfinite(v) for v in values[:2]) or (world > 1 and values[2] > 0):
-                raise FloatingPointError(_nan_message(values, epoch, step, out, saved_epoch))
-            opt.step()
-            n = x.shape[0]
-            seen += n
-            sums += torch.stack([loss.detach().double(), losses.recon.detach().double().mean(),
-                                 losses.kl.detach().double().mean()]) * n
-            if progress and rank == 0:
-                bar.set_postfix(loss=f"{values[0]:.2f}", refresh=False)
-        if world > 1:  # the history holds global means, as a single process would see them
-            t = torch.cat([sums.cpu(), torch.tensor([float(seen)], dtype=torch.float64)])
-            dist.all_reduce(t)
-            sums, seen = t[:3], int(t[3])
-        means = (sums / max(seen, 1)).tolist()
-        record = {"epoch": epoch + 1, "train_loss": means[0], "train_recon": means[1], "train_kl": means[2],
-                  "seconds": time.perf_counter() - t0}
-        if heldout_set is not None:
-            record.update(evaluate(model, heldout_set, device=dev, workers=workers))
+        batches = _batches(config, len(train_set), epoch, rank, world, max_batches)
+        record = _run_epoch(trainer, guard, train_set, epoch, batches, workers, data, progress and rank == 0)
+        record.update(trainer.evaluate(heldout_set, workers))
         history.append(record)
-        if rank == 0:
-            log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-            if out is not None:
-                if not all(bool(torch.isfinite(p).all()) for p in params):
-                    raise FloatingPointError(_nan_message(None, epoch, None, out, saved_epoch))
-                save_run(out, model, opt, config, history, epoch + 1, dev)
-                saved_epoch = epoch + 1
+        if rank != 0:
+            continue
+        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if out is not None:
+            if not all_finite(p.detach() for p in model.parameters()):
+                guard.fail(f"the weights are not finite at the end of epoch {epoch + 1}")
+            _save(trainer, opts, history, epoch + 1, out)
+            guard.saved_epoch = epoch + 1
     return history
-
-
-def _nan_message(values, epoch, step, out, saved_epoch):
-    what = ("the weights are not finite at the end of epoch " f"{epoch + 1}" if values is None else
-            f"non-finite {'loss' if not math.isfinite(values[0]) else 'gradient'} "
-            f"(loss {values[0]:.4g}, gradient norm {values[1]:.4g}) at epoch {epoch + 1}, step {step + 1}")
-    if out is not None and saved_epoch > 0:
-        kept = f" The last good checkpoint, {Path(out) / CHECKPOINT} (epoch {saved_epoch}), is kept."
-    elif out is not None:
-        kept = " No checkpoint was written (none had been saved yet)."
-    else:
-        kept = ""
-    return f"{what}; stopping.{kept} Try a lower learning rate."
-
-
-def save_run(out, model, opt, config, history, epoch, dev):
-    """Write the checkpoint, then history.json and config.json, each atomically. A failed write
-    (disk full) leaves the previous files and raises ``OSError`` saying so."""
-    out = Path(out)
-    state = {"format": FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-             "history": history, "model_config": dataclasses.asdict(model.config),
-             "train_config": dataclasses.asdict(config), "rng_cpu": torch.get_rng_state()}
-    if dev.type == "cuda":
-        state["rng_cuda"] = torch.cuda.get_rng_state(dev)
-    try:
-        _write_atomic(out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
-        write_text_atomic(out / "history.json", json.dumps(history, indent=1))
-        write_text_atomic(out / "config.json", to_json(model.config, config))
-    except OSError as err:
-        raise OSError(err.errno, f"could not write the run files in {out} after epoch {epoch} "
-                      f"({err.strerror or err}); the files of the previous epoch are kept") from None

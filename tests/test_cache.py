@@ -70,7 +70,7 @@ def test_source_hash_follows_every_py_file(tmp_path):
 def test_source_change_invalidates(tmp_path, monkeypatch):
     compute = Counter(2)
     cached("thing", {}, compute, root=tmp_path)
-    monkeypatch.setattr(cache, "source_hash", lambda package_dir=None: "edited")
+    monkeypatch.setattr(cache, "source_hash", lambda package_dir=None, sources=None: "edited")
     cached("thing", {}, compute, root=tmp_path)
     assert compute.calls == 2
 
@@ -85,3 +85,78 @@ def test_bad_names_keys_and_values(tmp_path):
     with pytest.raises(ValueError, match=r"Linear.*state_dict"):
         cached("thing", {}, Counter({"model": torch.nn.Linear(2, 2)}), root=tmp_path)
     assert not list(tmp_path.iterdir())                            # nothing written for a bad value
+
+
+# --- what a cached model's key depends on ----------------------------------------------------------
+
+TRAINING = {"sphericalae.models", "sphericalae.train", "sphericalae.data", "sphericalae.distributions",
+            "sphericalae.bessel", "sphericalae.ops", "sphericalae.runfiles", "sphericalae.config"}
+NOT_TRAINING = {"sphericalae.metrics", "sphericalae.plots", "sphericalae.structure", "sphericalae.experiments",
+                "sphericalae.tables", "sphericalae.table1", "sphericalae.stats", "sphericalae.theory",
+                "sphericalae.reproduce"}
+
+
+def test_a_trained_autoencoder_depends_on_the_training_code_only():
+    deps = set(cache.dependencies(["sphericalae.models"]))
+    assert TRAINING <= deps and not deps & (NOT_TRAINING | {"sphericalae.gan"})
+    gan = set(cache.dependencies(["sphericalae.gan"]))
+    assert {"sphericalae.gan", "sphericalae.train", "sphericalae.data"} <= gan
+    assert not gan & (NOT_TRAINING | {"sphericalae.models", "sphericalae.distributions"})
+
+
+@pytest.fixture
+def package_copy(tmp_path):
+    import shutil
+
+    root = tmp_path / "sphericalae"
+    shutil.copytree(cache.PACKAGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.mark.parametrize("edited,retrains", [("metrics.py", False), ("plots.py", False), ("structure.py", False),
+                                             ("experiments.py", False), ("models.py", True), ("train.py", True),
+                                             ("data.py", True), ("bessel.py", True)])
+def test_editing_a_module_retrains_only_what_depends_on_it(package_copy, edited, retrains):
+    before = cache.source_hash(package_copy, sources=["sphericalae.models"])
+    whole = cache.source_hash(package_copy)
+    with open(package_copy / edited, "a") as fh:
+        fh.write("\n# an edit\n")
+    assert (cache.source_hash(package_copy, sources=["sphericalae.models"]) != before) is retrains
+    assert cache.source_hash(package_copy) != whole                  # the whole-package hash sees everything
+
+
+def test_a_new_import_enters_the_key(package_copy):
+    before = cache.source_hash(package_copy, sources=["sphericalae.models"])
+    (package_copy / "plots.py").write_text((package_copy / "plots.py").read_text() + "\n# edited\n")
+    assert cache.source_hash(package_copy, sources=["sphericalae.models"]) == before
+    text = (package_copy / "train.py").read_text()
+    (package_copy / "train.py").write_text(text.replace("import torch\n", "import torch\n\nfrom . import plots\n", 1))
+    assert "sphericalae.plots" in cache.dependencies(["sphericalae.models"], package_copy)
+
+
+@pytest.mark.parametrize("family", ["models", "gan"])
+def test_training_runs_no_module_outside_its_key(tmp_path, family):
+    """The key is read from the import statements; a run must not load package code outside it."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys, torch
+from sphericalae import cache
+data = torch.utils.data.TensorDataset(torch.rand(32, 1, 28, 28), torch.zeros(32))
+if "{family}" == "models":
+    from sphericalae.config import TrainConfig
+    from sphericalae.models import ModelConfig, trained
+    trained(ModelConfig(kind="svae", latent_dim=4), TrainConfig(epochs=1, batch_size=16), (data, data), root=r"{tmp_path}")
+else:
+    from sphericalae.gan import GANConfig, GANTrainConfig, trained_gan
+    trained_gan(GANConfig(arch="mlp28", latent_dim=4, width=4), GANTrainConfig(epochs=1, batch_size=16), data,
+                root=r"{tmp_path}")
+loaded = {{m for m in sys.modules if m == "sphericalae" or m.startswith("sphericalae.")}}
+key = set(cache.dependencies(["sphericalae.{family}"]))
+extra = loaded - key
+print(sorted(extra))
+sys.exit(1 if extra else 0)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr

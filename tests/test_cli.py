@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from sphericalae.__main__ import main
-from sphericalae.config import ModelConfig, TrainConfig
-from sphericalae.train import load_checkpoint
+from sphericalae.config import TrainConfig
+from sphericalae.models import ModelConfig
+from sphericalae.models import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--dataset", "mnist-5k", "--latent-dim", "6", "--batch-size", "256", "--no-progress"]
@@ -191,7 +192,7 @@ def test_ctrl_c_says_where_the_last_checkpoint_is(trained, tmp_path, capsys, mon
     code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "3", "--out", run_dir, "--resume")
     assert code == 130 and "epoch 1" in err and str(run_dir / "checkpoint.pt") in err and "--resume" in err
     code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "3", "--out", tmp_path / "new")
-    assert code == 130 and "no checkpoint was written yet" in err
+    assert code == 130 and "no checkpoint was written, so there is nothing to resume" in err
 
 
 def test_same_command_same_bits(tmp_path, capsys):

@@ -15,7 +15,8 @@ from sphericalae.__main__ import main
 from sphericalae.config import TrainConfig
 from sphericalae.data import load
 from sphericalae.models import build
-from sphericalae.train import fit, load_checkpoint
+from sphericalae.models import load_checkpoint
+from sphericalae.train import fit
 
 HERE = Path(__file__).resolve().parent
 # 4500 digits at batch 500: 9 steps an epoch, 3 epochs

@@ -10,7 +10,8 @@ from torch.utils.data import TensorDataset
 
 from sphericalae.__main__ import main
 from sphericalae.gan import (GAN_ARCHS, GANConfig, GANTrainConfig, build_gan, fit_gan, gan_arch_for,
-                             latents, load_gan_checkpoint, load_gan_run, table1, table1_frame)
+                             load_gan_checkpoint, load_gan_run)
+from sphericalae.table1 import latents, table1, table1_frame
 from sphericalae.metrics import DigitClassifier
 from sphericalae.ops import PIPELINES
 from sphericalae.paper import PRIORS

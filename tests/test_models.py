@@ -5,7 +5,7 @@ import torch
 from torch.distributions import Distribution
 
 from sphericalae import PRIORS
-from sphericalae.config import ModelConfig
+from sphericalae.models import ModelConfig
 from sphericalae.models import ARCHS, KINDS, RECON_LOSSES, arch_for, build
 from sphericalae.ops import PIPELINES
 

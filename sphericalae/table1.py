@@ -1,0 +1,88 @@
+"""The paper's Table 1 and Figure 1 re-run on a trained generator (Section 5.1): a generator trained
+with normal z is fed the four priors of :data:`sphericalae.paper.PRIORS` through each pipeline of
+:data:`sphericalae.ops.PIPELINES`, and every cell is scored by FD-CNN, improved precision and
+recall against real images, beside the real-against-real floor (:func:`sphericalae.tables.floor_split`).
+"""
+from __future__ import annotations
+
+import torch
+
+from .checks import positive_int
+from .ops import PIPELINES, pipeline_name, sample_prior
+from .seeding import torch_generator
+from .tables import floor_split
+
+__all__ = ["latents", "generate", "table1", "table1_frame"]
+
+
+def latents(prior, pipeline, n, dim, seed=0, *, radius=1.0, rep=0):
+    """``n`` codes of ``prior`` through Table 1's ``pipeline`` (a key of
+    :data:`sphericalae.ops.PIPELINES`), drawn from stream ``(seed, "table1", prior, rep)``: every
+    pipeline sees the same draws. A pipeline that spherizes puts the codes on the sphere of
+    ``radius`` (1: the paper's unit sphere; sqrt(d): where training normal z lives)."""
+    pipeline = pipeline_name(pipeline)
+    z = sample_prior(prior, n, dim, torch_generator(seed, "table1", prior, rep))
+    z = PIPELINES[pipeline](z)
+    return z * radius if "spherize" in pipeline else z
+
+
+@torch.no_grad()
+def generate(gan, z, batch_size=1000):
+    """Images of the generator for codes z, on the CPU."""
+    gan.eval()
+    return torch.cat([gan.sample(b).float().cpu() for b in z.split(batch_size)])
+
+
+def _pr(real_f, fake_f):
+    from .metrics import precision_recall
+    pr = precision_recall(real_f, fake_f)
+    return pr["precision"], pr["recall"]
+
+
+def table1(gan, real, *, n=1000, seed=0, reps=1, radius=1.0, classifier=None, priors=None,
+           pipelines=None):
+    """Table 1 for one generator: a list of rows ``{"prior", "pipeline", "rep", "fd_cnn",
+    "precision", "recall"}``, plus the rows of prior ``"real (floor)"`` (pipeline ``"-"``): the
+    same metrics between two disjoint real sets of size ``n``.
+
+    ``real``: images (N, 1, 28, 28) in [0, 1], N >= 2n; each repetition ``rep`` splits them into a
+    reference set and a floor set (:func:`sphericalae.tables.floor_split`, key ``("table1", rep)``)
+    and draws new codes.
+    FD-CNN is the Frechet distance on the features of ``classifier`` (default
+    :func:`sphericalae.metrics.digit_classifier`); precision/recall are the improved ones (k = 3)
+    on the same features. ``radius``: see :func:`latents`."""
+    from .metrics import digit_classifier, features, frechet_distance
+    from .paper import PRIORS
+
+    model = digit_classifier()[0] if classifier is None else classifier
+    priors = list(PRIORS) if priors is None else list(priors)
+    pipelines = list(PIPELINES) if pipelines is None else [pipeline_name(p) for p in pipelines]
+    dim = gan.config.latent_dim
+    rows = []
+    for rep in range(positive_int(reps, "reps")):
+        ref, floor = (features(model, part) for part in floor_split(real, n, seed, "table1", rep))
+        p, r = _pr(ref, floor)
+        rows.append({"prior": "real (floor)", "pipeline": "-", "rep": rep,
+                     "fd_cnn": frechet_distance(ref, floor), "precision": p, "recall": r})
+        for prior in priors:
+            for pipe in pipelines:
+                fake = features(model, generate(gan, latents(prior, pipe, n, dim, seed, radius=radius,
+                                                              rep=rep)))
+                p, r = _pr(ref, fake)
+                rows.append({"prior": prior, "pipeline": pipe, "rep": rep,
+                             "fd_cnn": frechet_distance(ref, fake), "precision": p, "recall": r})
+    return rows
+
+
+def table1_frame(rows, metric="fd_cnn", spread=False):
+    """Table 1's layout from :func:`table1` rows (or a DataFrame of them): priors as rows, the four
+    pipelines as columns, the mean of ``metric`` over repetitions (``spread=True``: the standard
+    deviation instead). The floor is left out (read it from the rows)."""
+    import pandas as pd
+    from .paper import PRIORS
+
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    df = df[df["prior"] != "real (floor)"]
+    agg = df.groupby(["prior", "pipeline"])[metric].agg("std" if spread else "mean").unstack("pipeline")
+    order = [p for p in PRIORS if p in agg.index] + [p for p in agg.index if p not in PRIORS]
+    return agg.loc[order, [p for p in PIPELINES if p in agg.columns]]
