@@ -12,8 +12,8 @@ per quantity; the README and the module docstrings point here):
   of :mod:`sphericalae.bessel`).
 * ``latent_dim``: the size d of the vector a decoder reads (:class:`~sphericalae.config.ModelConfig`).
 * ``width``: the relative width of a shell of the ball (Theorem 1's epsilon,
-  :func:`sphericalae.theory.volume_fraction`); ``eps`` is only ever a numerical floor (as in
-  :func:`~sphericalae.ops.spherize`).
+  :func:`sphericalae.theory.volume_fraction`); a parameter named ``eps`` is a numerical floor (as
+  in :func:`~sphericalae.ops.spherize`).
 * S^(m-1) is the unit sphere in R^m; ``spherize`` maps R^m minus the origin onto it. After
   ``centerize`` codes lie in the hyperplane sum_j z_j = 0, so ``spherize(centerize(z))`` (Algorithm 1)
   lives on S^(m-2), the unit sphere of that (m-1)-dimensional hyperplane.
@@ -21,8 +21,9 @@ per quantity; the README and the module docstrings point here):
   device and floating dtype; integer and boolean inputs are promoted to torch's default float dtype.
 
 Seeds, one recipe (:mod:`sphericalae.seeding`): a random stream is named by a user seed and a key,
-``(seed, *key)``, turned into a ``numpy.random.SeedSequence``; the training loop, the data split
-and the pages derive every stream this way (``torch_generator(seed, "order", epoch)``). Samplers
+``(seed, *key)``, turned into a ``numpy.random.SeedSequence``; the training loop, the data split,
+the functions of :mod:`sphericalae.theory` and :mod:`sphericalae.stats` that take a ``seed``, and
+the pages derive every stream this way (``torch_generator(seed, "order", epoch)``). Samplers
 take a ``generator``: a ``torch.Generator``, or an int, which means ``torch.Generator().manual_seed(int)``.
 
 Registries (dicts that feed choices, help and errors; adding an entry is all it takes):

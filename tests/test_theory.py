@@ -287,3 +287,15 @@ def test_renamed_parameters():
         sample_sphere(0, 3)
     with pytest.raises(ValueError, match="width"):
         mc_volume_fraction(1.5, 3, n=10)
+
+
+def test_functions_fit_on_a_screen():
+    # issue 17: no function of these modules is longer than 60 lines (docstring included)
+    import ast
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent / "sphericalae"
+    for module in ["theory", "stats", "ops", "seeding", "checks"]:
+        tree = ast.parse((root / f"{module}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno + 1 <= 60, f"{module}.{node.name} is too long"
