@@ -1,6 +1,6 @@
 """Exact W2 (eq. 8-9): sphericalae.theory.wasserstein2 against POT's exact solver ot.emd2.
 
-Both solve the same problem on the same sets (k points of each of two Algorithm-1 samples in
+Both solve the same problem on the same sets (n points of each of two Algorithm-1 samples in
 R^512, uniform weights); the values must agree, and the ratio POT time / our time is printed
 (> 1: ours is faster). Each timing is the best of `--repeat` runs, measured in this one process.
 
@@ -15,12 +15,13 @@ import ot
 import torch
 
 from sphericalae import robust_sample
+from sphericalae.seeding import torch_generator
 from sphericalae.theory import wasserstein2
 
 
 def pot_w2(x, y):
-    k = len(x)
-    a = np.full(k, 1.0 / k)
+    n = len(x)
+    a = np.full(n, 1.0 / n)
     return math.sqrt(ot.emd2(a, a, ot.dist(x, y), numItermax=10**8))
 
 
@@ -40,16 +41,18 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print(f"exact W2, m = {args.dim}, best of {args.repeat}; torch threads = {torch.get_num_threads()}")
-    print(f"{'k':>6} {'ours (s)':>10} {'POT (s)':>10} {'POT/ours':>9} {'|diff|':>9}")
+    print(f"{'n':>6} {'ours (s)':>10} {'POT (s)':>10} {'POT/ours':>9} {'|diff|':>9}")
     worst = float("inf")
-    for k in args.sizes:
-        x = robust_sample("normal", k, args.dim, 1, dtype=torch.float64).numpy()
-        y = robust_sample("chi2", k, args.dim, 2, dtype=torch.float64).numpy()
+    for n in args.sizes:
+        x = robust_sample("normal", n, args.dim, torch_generator(0, "bench_wasserstein", n, "x"),
+                          dtype=torch.float64).numpy()
+        y = robust_sample("chi2", n, args.dim, torch_generator(0, "bench_wasserstein", n, "y"),
+                          dtype=torch.float64).numpy()
         t_ours, v_ours = best_time(lambda: wasserstein2(x, y), args.repeat)
         t_pot, v_pot = best_time(lambda: pot_w2(x, y), args.repeat)
         ratio = t_pot / t_ours
         worst = min(worst, ratio)
-        print(f"{k:>6} {t_ours:>10.3f} {t_pot:>10.3f} {ratio:>9.2f} {abs(v_ours - v_pot):>9.1e}")
+        print(f"{n:>6} {t_ours:>10.3f} {t_pot:>10.3f} {ratio:>9.2f} {abs(v_ours - v_pot):>9.1e}")
         assert abs(v_ours - v_pot) < 1e-9 * v_pot, "the two exact solvers disagree"
     print(f"slowest ratio POT/ours: {worst:.2f} ({'ours not slower' if worst >= 1 else 'OURS IS SLOWER'})")
 

@@ -1,15 +1,8 @@
-"""Algorithm 1 of the paper: sample a prior, centerize, spherize.
+"""Algorithm 1 of the paper: sample a prior, centerize, spherize; the registries of priors and of
+the pipelines of Table 1.
 
-Conventions (written once, used by every module of sphericalae):
-
-* ``m`` is the ambient dimension of a latent vector ``z`` in R^m. Tensors are batch first with the
-  feature axis last: a set of ``n`` codes has shape ``(n, m)``; every function here works on the last
-  axis and broadcasts over the others.
-* ``S^(m-1)`` is the unit sphere in R^m. ``spherize`` maps R^m \\ {0} onto S^(m-1).
-* ``centerize`` maps R^m onto the hyperplane ``sum_j z_j = 0``; so ``spherize(centerize(z))`` lies on
-  ``S^(m-2)``, the unit sphere of that (m-1)-dimensional hyperplane.
-* Functions keep the input's type (torch tensor or numpy array), device and floating dtype. Integer
-  and boolean inputs are promoted to torch's default floating dtype.
+Names and shapes (``dim`` = m, ``n``, sets ``(n, m)``, the last axis) follow the conventions stated
+once in the package docstring (:mod:`sphericalae`).
 """
 from __future__ import annotations
 

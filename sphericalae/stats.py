@@ -1,14 +1,19 @@
 """Sample statistics of sets of latent codes: norms, pairwise distances, coordinate moments, and the
-energy distance between two sets. Shapes follow sphericalae.ops: a set is ``(n, m)``, points in R^m.
+energy distance between two sets. Names and shapes as in the package docstring (:mod:`sphericalae`):
+a set is ``(n, dim)``, a torch tensor or a numpy array.
 
-All statistics are computed in float64 on the input's device and returned as Python floats.
+All statistics are computed in float64 on the input's device and returned as Python floats (or
+float64 tensors where a function says so). Random draws (:func:`prior_gap_table`) come from
+:mod:`sphericalae.seeding`.
 """
 from __future__ import annotations
 
 import torch
 
+from .checks import positive_int
 from .ops import PIPELINES, _to_float_tensor, sample_prior
 from .paper import PRIORS
+from .seeding import torch_generator
 
 __all__ = ["pairwise_distances", "energy_distance", "summarize", "prior_gap_table", "PIPELINES",
            "vector_skewness", "skewness_gap"]
@@ -17,13 +22,14 @@ __all__ = ["pairwise_distances", "energy_distance", "summarize", "prior_gap_tabl
 def _as_set(z, name="z"):
     t, _ = _to_float_tensor(z)
     if t.ndim != 2:
-        raise ValueError(f"{name} must be a set of points of shape (n, m), got shape {tuple(t.shape)}")
+        raise ValueError(f"{name} must be a set of points of shape (n, dim), got shape {tuple(t.shape)}")
     return t.to(torch.float64)
 
 
 def pairwise_distances(x, y=None) -> torch.Tensor:
     """Euclidean distances, float64. With ``y`` None: the n(n-1)/2 distances ``|x_i - x_j|``, i < j,
-    as a flat tensor. With ``y``: the full ``(n, k)`` matrix ``|x_i - y_j|``."""
+    of a set ``(n, dim)`` as a flat tensor. With ``y`` ``(n_y, dim)``: the ``(n, n_y)`` matrix
+    ``|x_i - y_j|``."""
     x = _as_set(x, "x")
     if y is None:
         if x.shape[0] < 2:
@@ -38,9 +44,10 @@ def pairwise_distances(x, y=None) -> torch.Tensor:
 
 
 def energy_distance(x, y) -> float:
-    """Energy distance between the distributions behind two sets (Szekely & Rizzo):
-    ``2 E|X - Y| - E|X - X'| - E|Y - Y'|``, with unbiased (U-statistic) within-set means, so two sets
-    from the same distribution give 0 up to sampling noise. Zero iff the distributions agree."""
+    """Energy distance between the distributions behind two sets (Szekely & Rizzo 2013), a float:
+    ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` with unbiased (U-statistic) within-set means, so two sets
+    of one distribution give 0 up to sampling noise (possibly slightly negative). The population
+    value is zero iff the distributions agree."""
     cross = pairwise_distances(x, y).mean()
     return float(2 * cross - _mean_within(x) - _mean_within(y))
 
@@ -55,7 +62,7 @@ def _mean_within(x) -> torch.Tensor:
 
 
 def summarize(z) -> dict:
-    """Geometry and coordinate moments of a set ``(n, m)``:
+    """Geometry and coordinate moments of a set ``(n, dim)``, a dict of floats:
 
     ``norm_mean``, ``norm_sd``: of ``|z_i|``; ``dist_mean``, ``dist_sd``: of ``|z_i - z_j|``, i < j;
     ``coord_mean``, ``coord_sd``, ``coord_skew``, ``coord_kurt`` (excess): of all entries pooled,
@@ -101,24 +108,28 @@ def skewness_gap(x, y) -> tuple:
 
 def prior_gap_table(dim: int, n: int = 1000, reps: int = 3, seed: int = 0, dtype=torch.float64,
                     device=None) -> dict:
-    """How far each prior is from the normal prior after each pipeline of Table 1, in R^dim.
+    """How far each prior of the paper is from the normal prior after each pipeline of Table 1
+    (:data:`~sphericalae.ops.PIPELINES`), in R^dim: ``{pipeline: {prior: (mean, sd over reps)}}``
+    of the :func:`energy_distance` between ``n`` points of the prior and ``n`` of the normal prior,
+    both through the pipeline, relative to the mean pairwise distance within the normal set. The
+    normal row compares two independent normal sets: the sampling-noise floor. The sd is NaN for
+    ``reps == 1``. Repetition r draws the prior's set from ``seeding.torch_generator(seed,
+    "prior_gap_table", dim, n, prior, r, "prior")`` and the normal set from the same key ending in
+    ``"normal"``, on ``device``; every pipeline sees the same draws."""
+    dim, n = positive_int(dim, "dim (ambient dimension)"), positive_int(n, "n (number of points)")
+    reps = positive_int(reps, "reps")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
 
-    For every pipeline p and prior q, ``reps`` times: draw n points from q and n from the normal
-    prior (independent seeds), apply p to both, and take the energy distance between the two sets,
-    relative to the mean pairwise distance within the normal set (so columns of different scale
-    compare). The normal row compares two independent normal sets: it is the sampling-noise floor.
-    Returns ``{pipeline: {prior: (mean, sd over reps)}}``. Seeds are fixed by ``seed``, so the
-    table is reproducible; ``device`` picks where the samples and distances are computed.
-    """
+    def draw(q, r, side):
+        gen = torch_generator(seed, "prior_gap_table", dim, n, q, r, side, device=dev)
+        return sample_prior(q if side == "prior" else "normal", n, dim, gen, dtype=dtype, device=dev)
     out = {}
     for p_name, pipe in PIPELINES.items():
         out[p_name] = {}
-        for q_i, q in enumerate(PRIORS):
+        for q in PRIORS:
             vals = []
             for r in range(reps):
-                base = seed + 1000 * r + 10 * q_i
-                z = pipe(sample_prior(q, n, dim, base + 1, dtype=dtype, device=device))
-                ref = pipe(sample_prior("normal", n, dim, base + 2, dtype=dtype, device=device))
+                z, ref = pipe(draw(q, r, "prior")), pipe(draw(q, r, "normal"))
                 vals.append(energy_distance(z, ref) / float(_mean_within(ref)))
             v = torch.tensor(vals, dtype=torch.float64)
             out[p_name][q] = (float(v.mean()), float(v.std()) if reps > 1 else float("nan"))

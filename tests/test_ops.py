@@ -286,3 +286,27 @@ def test_skewness_gap_separates_third_moments_and_ignores_algorithm1():
     gap, z_diff = skewness_gap(z, normal_a)
     assert abs(z_same) < 4 and z_diff > 20
     assert gap == pytest.approx(2 * 2 ** 0.5, abs=0.6)   # chi2(1) skewness 2 sqrt 2, biased low at m = 64
+
+
+def test_prior_gap_table_streams_come_from_seeding():
+    from sphericalae.ops import PIPELINES
+    from sphericalae.seeding import torch_generator
+    from sphericalae.stats import _mean_within, energy_distance, prior_gap_table
+
+    a = prior_gap_table(16, n=40, reps=2, seed=3)
+    assert a == prior_gap_table(16, n=40, reps=2, seed=3)              # same seed, same table
+    assert a != prior_gap_table(16, n=40, reps=2, seed=4)              # another seed, other draws
+    assert set(a) == set(PIPELINES) and set(a["vanilla"]) == {"normal", "uniform", "poisson", "chi2"}
+    # one cell recomputed from the documented streams (seed, "prior_gap_table", dim, n, prior, r, side)
+    pipe, vals = PIPELINES["spherize"], []
+    for r in range(2):
+        z = sample_prior("chi2", 40, 16, torch_generator(3, "prior_gap_table", 16, 40, "chi2", r, "prior"),
+                         dtype=torch.float64)
+        ref = sample_prior("normal", 40, 16, torch_generator(3, "prior_gap_table", 16, 40, "chi2", r, "normal"),
+                           dtype=torch.float64)
+        vals.append(energy_distance(pipe(z), pipe(ref)) / float(_mean_within(pipe(ref))))
+    assert a["spherize"]["chi2"][0] == pytest.approx(float(np.mean(vals)), rel=1e-12)
+    # raw chi-squared (mean 1, positive) is far from the normal prior; the normal floor is not
+    assert a["vanilla"]["chi2"][0] > 10 * abs(a["vanilla"]["normal"][0])
+    with pytest.raises(ValueError, match="reps"):
+        prior_gap_table(16, n=40, reps=0)
