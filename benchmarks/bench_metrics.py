@@ -10,22 +10,13 @@ Then the time of each metric on digits-sized inputs (n images, 28 px; d = 128 fe
     python benchmarks/bench_metrics.py [--n 2000] [--dim 2048] [--repeat 3]
 """
 import argparse
-import time
 
 import numpy as np
 import scipy.linalg
 import torch
 
 from sphericalae import metrics as M
-
-
-def best_time(fn, repeat):
-    best, value = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, value
+from timing import best_time
 
 
 def main():

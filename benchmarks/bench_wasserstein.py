@@ -8,7 +8,6 @@ R^512, uniform weights); the values must agree, and the ratio POT time / our tim
 """
 import argparse
 import math
-import time
 
 import numpy as np
 import ot
@@ -17,21 +16,13 @@ import torch
 from sphericalae import robust_sample
 from sphericalae.seeding import torch_generator
 from sphericalae.theory import wasserstein2
+from timing import best_time
 
 
 def pot_w2(x, y):
     n = len(x)
     a = np.full(n, 1.0 / n)
     return math.sqrt(ot.emd2(a, a, ot.dist(x, y), numItermax=10**8))
-
-
-def best_time(fn, repeat):
-    best, value = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, value
 
 
 def main():

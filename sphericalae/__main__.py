@@ -50,6 +50,16 @@ def _add_config_options(parser, cls):
         parser.add_argument(*flags, **kw)
 
 
+def _add_run_options(parser, model_config, train_config):
+    """The options of a training command: both configs' fields, the run folder, resume, progress."""
+    _add_config_options(parser, model_config)
+    _add_config_options(parser, train_config)
+    parser.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, config.json")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out (same settings; "
+                        "a larger --epochs is accepted)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _number(base, flag):
     def parse(text):
         try:
@@ -70,12 +80,7 @@ def _parser():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train an autoencoder and write checkpoints to a run folder")
-    _add_config_options(tr, ModelConfig)
-    _add_config_options(tr, TrainConfig)
-    tr.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, config.json")
-    tr.add_argument("--resume", action="store_true", help="continue the run in --out (same settings; "
-                    "a larger --epochs is accepted)")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_options(tr, ModelConfig, TrainConfig)
     _gan_parser(sub)
     sa = sub.add_parser("sample", help="decode prior samples of a trained run into an image grid")
     sa.add_argument("--run", required=True, help="run folder written by train")
@@ -122,12 +127,7 @@ def _gan_parser(sub):
 
     tg = sub.add_parser("train-gan", help="train a GAN (sphericalae.gan) with normal z; options are "
                         "the fields of GANConfig and GANTrainConfig")
-    _add_config_options(tg, GANConfig)
-    _add_config_options(tg, GANTrainConfig)
-    tg.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, config.json")
-    tg.add_argument("--resume", action="store_true", help="continue the run in --out (same settings; "
-                    "a larger --epochs is accepted)")
-    tg.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_options(tg, GANConfig, GANTrainConfig)
 
 
 def _train_gan(args):

@@ -12,14 +12,7 @@ from sphericalae import metrics as M
 
 
 # ------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tests use small tensors: on the shared 2-core machine, under load, torch's thread barriers
-    made them 3x slower (69 s against 20 s on one thread). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
