@@ -9,31 +9,28 @@ import operator
 __all__ = ["positive_int", "seed_value", "finite_float", "choice", "resolve_device"]
 
 
-def positive_int(value, what: str, least: int = 1) -> int:
-    """``value`` as an ``int`` >= ``least`` (bools, floats and strings are refused)."""
-    need = "a positive integer (>= 1)" if least == 1 else f"an integer >= {least}"
+def _integer(value, what: str, need: str, ok) -> int:
+    """``value`` as an ``int`` for which ``ok(int)`` holds; bools, floats and strings are refused."""
     if isinstance(value, bool):
         raise ValueError(f"{what} must be {need}, got {value!r}")
     try:
         v = operator.index(value)
     except TypeError:
         raise ValueError(f"{what} must be {need}, got {value!r}") from None
-    if v < least:
+    if not ok(v):
         raise ValueError(f"{what} must be {need}, got {v}")
     return v
 
 
+def positive_int(value, what: str, least: int = 1) -> int:
+    """``value`` as an ``int`` >= ``least`` (bools, floats and strings are refused)."""
+    need = "a positive integer (>= 1)" if least == 1 else f"an integer >= {least}"
+    return _integer(value, what, need, lambda v: v >= least)
+
+
 def seed_value(value, what: str = "seed") -> int:
     """A seed: an integer in [0, 2^63)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be an integer in [0, 2^63), got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be an integer in [0, 2^63), got {value!r}") from None
-    if not 0 <= v < 2**63:
-        raise ValueError(f"{what} must be an integer in [0, 2^63), got {v}")
-    return v
+    return _integer(value, what, "an integer in [0, 2^63)", lambda v: 0 <= v < 2**63)
 
 
 def finite_float(value, what: str, *, low=None, high=None, low_open=False) -> float:

@@ -1,36 +1,21 @@
-"""A small DCGAN-style GAN, trained with normal z, for re-running the paper's Table 1 and Figure 1
-(Section 5.1: a generator trained on one prior, fed four priors with and without Algorithm 1).
+"""A small GAN trained with normal z, the generator of the paper's Table 1 and Figure 1 (Section
+5.1): one generator fed four priors with and without Algorithm 1 (:mod:`sphericalae.table1`).
 
-* **Models.** :class:`GANConfig` names the architecture (``dcgan28`` for 28 px digits, one channel;
-  ``dcgan32`` / ``dcgan64`` for RGB images; ``mlp28``, fully connected, for digits on a CPU), the
-  latent size ``latent_dim`` (d), the base width w and ``spherize_input``. The DCGAN generator maps
-  z through a linear layer to a 7x7 (28 px) or 4x4 feature map, then transposed convolutions
-  (stride 2, channels halving) and a 3x3 convolution to ``tanh``, rescaled to images in [0, 1]; the
-  discriminator mirrors it (stride-2 convolutions, then a linear layer to one logit). ``mlp28``:
-  generator d -> 8w -> 16w -> 784, discriminator 784 -> 16w -> 8w -> 1 (several times cheaper per
-  step than ``dcgan28``; the default of the book's CPU runs). LeakyReLU(0.2) everywhere and **no
-  normalization layer**: nothing on the generator's input path rescales z, except, when
-  ``spherize_input`` is on, ``z / ||z||`` as the generator's very first step, followed by the
-  constant gain sqrt(d): the first layer reads z on the sphere of radius sqrt(d), where normal z
-  concentrates (StyleGAN's mapping network normalizes every z this way; without the gain the
-  first layer's inputs would be ~sqrt(d) times smaller than a raw generator's, and in our
-  development runs such a generator collapsed to one output). Two generators that differ only in
-  that flag are Figure 1's pair.
-* **Loss.** The non-saturating logistic GAN loss (Goodfellow et al. 2014): the discriminator
-  minimises ``softplus(D(G(z))) + softplus(-D(x))``, the generator ``softplus(-D(G(z)))``; plus the
-  R1 penalty ``r1_gamma / 2 * E ||grad_x D(x)||^2`` on real images (Mescheder et al. 2018, the
-  StyleGAN recipe), computed in float32. Alternating steps, one discriminator step then one
-  generator step per batch; Adam(lr 2e-4, betas (0.5, 0.999)) for both, the DCGAN setting.
-* **Training** (:func:`fit_gan`) follows :func:`sphericalae.train.fit`: device ``auto``, bfloat16
-  autocast on CUDA, progress bar, a :class:`GANTrainConfig` saved with the :class:`GANConfig` in
-  every checkpoint and in ``config.json``, atomic run files after every epoch, exact resume (a
-  resume with a different config is refused, naming each field; a larger ``epochs`` and
-  device/amp/workers may change), and a NaN guard (one host sync per optimizer step: loss and
-  gradient norm are checked before the step, so a NaN never reaches the weights). Seeds: weights
-  from stream ``(seed, "init")``, data order from ``(seed, "order", epoch)``, the z of training
-  from ``(seed, "latent", epoch)`` (drawn on the CPU, so a run is the same on every device).
-* **Table 1** (:func:`table1`): FD-CNN, improved precision and recall of each prior x pipeline
-  cell, with the real-against-real floor; :func:`table1_frame` returns it as a DataFrame.
+* **Networks** (:class:`GANConfig`): ``dcgan28`` (28 px digits), ``dcgan32`` / ``dcgan64`` (RGB),
+  ``mlp28`` (fully connected, digits; generator d -> 8w -> 16w -> 784). DCGAN: a linear layer to a
+  7x7 or 4x4 map, stride-2 transposed convolutions, a 3x3 convolution to ``tanh`` rescaled to
+  [0, 1]; the discriminator mirrors it. LeakyReLU(0.2), no normalization layer, so nothing on the
+  generator's input path rescales z except, with ``spherize_input``, ``z / ||z||`` followed by the
+  constant gain sqrt(d) (StyleGAN's input normalization): the first layer reads z on the sphere
+  of radius sqrt(d), where normal z concentrates. Two generators that differ only in that flag
+  are Figure 1's pair.
+* **Loss** (:class:`GANTrainer`): the non-saturating logistic loss (Goodfellow et al. 2014) with
+  the R1 penalty ``r1_gamma / 2 * E ||grad_x D(x)||^2`` on real images (Mescheder et al. 2018),
+  in float32; one discriminator step, then one generator step per batch; Adam(lr 2e-4, betas
+  (0.5, 0.999)), the DCGAN setting.
+* **Training**: :func:`sphericalae.train.fit` (the one loop: resume, NaN guard, atomic run files,
+  run lock); :func:`fit_gan` is that call. Seeds: weights from ``(seed, "init")``, data order from
+  ``(seed, "order", epoch)``, training z from ``(seed, "latent", epoch)``, drawn on the CPU.
 
 Command line (the options are the fields of both configs)::
 
@@ -39,7 +24,6 @@ Command line (the options are the fields of both configs)::
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -47,13 +31,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cache import cached
 from .checks import choice, finite_float, positive_int
 from .config import TrainConfig, option
 from .ops import spherize
-from .runfiles import all_finite, load_weights, read_checkpoint
-from .seeding import derive_seed, torch_generator
-from .train import Trainer, fit
+from .runfiles import read_checkpoint, restore
+from .seeding import seeded_build, torch_generator
+from .train import Trainer, fit, trained
 
 __all__ = ["GANConfig", "GANTrainConfig", "GAN", "GANTrainer", "Generator", "Discriminator", "GAN_ARCHS",
            "build_gan", "fit_gan", "trained_gan", "load_gan_checkpoint", "load_gan_run", "gan_arch_for", "check_gan_arch",
@@ -212,13 +195,7 @@ class GAN(nn.Module):
 
 def build_gan(config: GANConfig | None = None, seed: int = 0, **fields) -> GAN:
     """A :class:`GAN` whose initial weights come from stream ``(seed, "init")`` alone."""
-    if config is None:
-        config = GANConfig(**fields)
-    elif fields:
-        raise ValueError("pass either a GANConfig or its fields, not both")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "init"))
-        return GAN(config)
+    return seeded_build(GAN, GANConfig, config, seed, **fields)
 
 
 # --- training: the GAN family of sphericalae.train.fit -------------------------------------------------
@@ -287,26 +264,10 @@ def load_gan_run(path):
     """``(gan, state)``: the trained GAN of a run folder, in eval mode. Refuses weights that do not
     fit the config (naming the first missing and unexpected tensors) or are not finite."""
     state = load_gan_checkpoint(path)
-    gan = GAN(state["gan_config"])
-    load_weights(gan, state["model"], path)
-    if not all_finite(gan.state_dict().values()):
-        raise ValueError(f"{path}: the checkpoint holds NaN or infinite weights")
-    return gan.eval(), state
+    return restore(GAN(state["gan_config"]), state, path), state
 
 
 def trained_gan(gan_config: GANConfig, train_config: GANTrainConfig, data=None, *, progress=False, root=None):
     """``(gan, history)``: the GAN of these configs trained on ``train_config.dataset`` (or ``data``),
-    on the CPU in eval mode; trained once, then loaded from :func:`sphericalae.cache.cached` (key:
-    both configs and the source of this module and the package modules it imports)."""
-    from .data import load_for
-
-    def compute():
-        net = build_gan(gan_config, seed=train_config.seed)
-        history = fit_gan(net, data or load_for(train_config), train_config, progress=progress, log=lambda *a: None)
-        return {"model": {k: v.cpu() for k, v in net.state_dict().items()}, "history": history}
-
-    key = {"gan": dataclasses.asdict(gan_config), "train": dataclasses.asdict(train_config)}
-    stored = cached("gan", key, compute, root, sources=(__name__,))
-    net = GAN(gan_config)
-    net.load_state_dict(stored["model"])
-    return net.eval(), list(stored["history"])
+    once per configuration and training code (:func:`sphericalae.train.trained`), on the CPU in eval mode."""
+    return trained(build_gan, gan_config, train_config, data, sources=(__name__,), progress=progress, root=root)

@@ -39,7 +39,6 @@ over pixels): ``bce``, ``l2`` (squared error of the sigmoid output) or ``l1``.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import typing
 from dataclasses import dataclass, field
@@ -50,14 +49,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
-from .cache import cached
 from .checks import choice, finite_float, positive_int
 from .config import TrainConfig, option
 from .distributions import HypersphericalUniform, VonMisesFisher, power_spherical
 from .ops import PIPELINES, centerize, pipeline_name, sample_prior, spherize
-from .runfiles import all_finite, load_weights, read_checkpoint
-from .seeding import derive_seed
+from .runfiles import read_checkpoint, restore
+from .seeding import seeded_build
 from .train import FORMAT, AutoEncoderTrainer
+from .train import trained as _trained
 
 # --- encoders and decoders ----------------------------------------------------------------------
 
@@ -423,13 +422,7 @@ def build(config: ModelConfig | None = None, seed: int = 0, **fields) -> AutoEnc
     keywords). The initial weights come from ``seed`` alone (stream ``(seed, "init")`` of
     :mod:`sphericalae.seeding`), whatever the state of torch's global generator, which is left
     as it was."""
-    if config is None:
-        config = ModelConfig(**fields)
-    elif fields:
-        raise ValueError("pass either a ModelConfig or its fields, not both")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "init"))
-        return AutoEncoder(config)
+    return seeded_build(AutoEncoder, ModelConfig, config, seed, **fields)
 
 
 def load_checkpoint(path) -> dict:
@@ -442,32 +435,14 @@ def load_run(path):
     """``(model, state)``: the model of a run folder with its trained weights, in eval mode.
     Refuses (``ValueError``) weights that do not fit the config or are not finite."""
     state = load_checkpoint(path)
-    model = build(state["model_config"])
-    load_weights(model, state["model"], path)
-    if not all_finite(model.state_dict().values()):
-        raise ValueError(f"{path}: the checkpoint holds NaN or infinite weights; it cannot be sampled")
-    return model.eval(), state
+    return restore(build(state["model_config"]), state, path), state
 
 
 def trained(model_config: ModelConfig, train_config: TrainConfig, data=None, *, progress=False, root=None):
-    """``(model, history)``: ``model_config`` trained with ``train_config`` on ``data`` (the
-    ``(train, heldout)`` pair matching its dataset fields; loaded when None), on the CPU in eval mode.
-    Trained once, then loaded from :func:`sphericalae.cache.cached`: the key holds both configs and
-    the source of this module and every package module it imports (the loop, the data, the
-    distributions), so editing a metric, a plot or a page retrains nothing."""
-    from .data import load_for
-    from .train import fit
-
-    def compute():
-        model = build(model_config, seed=train_config.seed)
-        history = fit(model, data or load_for(train_config), train_config, progress=progress, log=lambda *a: None)
-        return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "history": history}
-
-    key = {"model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config)}
-    stored = cached("autoencoder", key, compute, root, sources=(__name__,))
-    model = build(model_config)
-    model.load_state_dict(stored["state_dict"])
-    return model.eval(), list(stored["history"])
+    """``(model, history)``: ``model_config`` trained with ``train_config``, once per configuration
+    and training code (:func:`sphericalae.train.trained`; the key holds the source of this module
+    and every package module it imports), then loaded from the cache. On the CPU, in eval mode."""
+    return _trained(build, model_config, train_config, data, sources=(__name__,), progress=progress, root=root)
 
 
 __all__ = ["build", "trained", "arch_for", "load_run", "load_checkpoint", "AutoEncoder", "ModelConfig", "Losses", "KINDS",

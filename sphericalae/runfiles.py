@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["CHECKPOINT", "RUN_FILES", "write_atomic", "write_text_atomic", "prepare_run_dir",
-           "read_checkpoint", "write_run_files", "all_finite", "load_weights"]
+           "read_checkpoint", "write_run_files", "all_finite", "load_weights", "restore"]
 
 CHECKPOINT = "checkpoint.pt"
 RUN_FILES = ("checkpoint.pt", "config.json", "history.json", ".lock")
@@ -166,3 +166,12 @@ def load_weights(module, weights: dict, where):
         raise ValueError(f"{where}: the weights do not fit the model of its config (missing: "
                          f"{', '.join(missing[:3]) or 'none'}{' ...' if len(missing) > 3 else ''}; unexpected: "
                          f"{', '.join(unexpected[:3]) or 'none'}{' ...' if len(unexpected) > 3 else ''})")
+
+
+def restore(module, state: dict, where):
+    """``module`` with the weights of checkpoint ``state`` (:func:`load_weights`), in eval mode;
+    non-finite weights are refused (``ValueError`` naming ``where``)."""
+    load_weights(module, state["model"], where)
+    if not all_finite(module.state_dict().values()):
+        raise ValueError(f"{where}: the checkpoint holds NaN or infinite weights; it cannot be used")
+    return module.eval()

@@ -20,7 +20,7 @@ import torch
 
 from .checks import seed_value
 
-__all__ = ["seed_sequence", "derive_seed", "torch_generator", "numpy_generator"]
+__all__ = ["seed_sequence", "derive_seed", "torch_generator", "numpy_generator", "seeded_build"]
 
 
 def _key_words(key):
@@ -54,3 +54,16 @@ def torch_generator(seed, *key, device="cpu") -> torch.Generator:
 def numpy_generator(seed, *key) -> np.random.Generator:
     """A numpy ``Generator`` seeded for stream ``(seed, *key)``."""
     return np.random.default_rng(seed_sequence(seed, *key))
+
+
+def seeded_build(make, config_class, config=None, seed: int = 0, **fields):
+    """``make(config)`` with torch's global generator seeded from stream ``(seed, "init")`` and
+    restored afterwards: the initial weights depend on ``seed`` alone. ``config``: an instance of
+    ``config_class``, or None with its ``fields`` as keywords."""
+    if config is None:
+        config = config_class(**fields)
+    elif fields:
+        raise ValueError(f"pass either a {config_class.__name__} or its fields, not both")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init"))
+        return make(config)

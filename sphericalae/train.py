@@ -40,7 +40,7 @@ from .data import in_memory
 from .runfiles import CHECKPOINT, all_finite, load_weights, prepare_run_dir, read_checkpoint, write_run_files
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["fit", "Trainer", "AutoEncoderTrainer", "evaluate", "epoch_batches", "grad_norm",
+__all__ = ["fit", "trained", "Trainer", "AutoEncoderTrainer", "evaluate", "epoch_batches", "grad_norm",
            "resolve_device", "batches_of", "resident", "FORMAT", "CHECKPOINT"]
 
 FORMAT = "sphericalae-run/1"
@@ -391,3 +391,24 @@ def _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, pro
             _save(trainer, opts, history, epoch + 1, out)
             guard.saved_epoch = epoch + 1
     return history
+
+
+def trained(build, model_config, train_config, data=None, *, sources, progress=False, root=None):
+    """``(model, history)``: ``build(model_config, seed=train_config.seed)`` trained by :func:`fit`
+    on ``data`` (the pair matching the config's dataset fields; loaded when None), on the CPU in
+    eval mode. Trained once, then loaded from :func:`sphericalae.cache.cached`: the key holds both
+    configs and the source of the modules ``sources`` and everything they import from the package."""
+    from .cache import cached
+    from .data import load_for
+
+    def compute():
+        model = build(model_config, seed=train_config.seed)
+        history = fit(model, data or load_for(train_config), train_config, progress=progress, log=lambda *a: None)
+        return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "history": history}
+
+    model = build(model_config)
+    label = getattr(model, "trainer", AutoEncoderTrainer).label
+    key = {label: dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config)}
+    stored = cached("autoencoder" if label == "model" else label, key, compute, root, sources=sources)
+    model.load_state_dict(stored["state_dict"])
+    return model.eval(), list(stored["history"])
