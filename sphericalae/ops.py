@@ -122,6 +122,9 @@ def _poisson(shape, gen, device, dtype, rate=1.0):
     # torch.poisson is measured exact (mean and sd) up to rate 1e15; its sd drifts by 20% from
     # 1e16 and its int64 counter overflows to -9.2e18 above 9.2e18: rates above 1e15 are refused.
     rate = finite_float(rate, "poisson prior: rate", low=0, low_open=True, high=1e15)
+    if rate > torch.finfo(dtype).max / 2:
+        raise ValueError(f"poisson prior: rate {rate:g} is beyond {dtype}'s range (largest value "
+                         f"{torch.finfo(dtype).max:g}); draw in float32 or float64")
     rates = torch.full(shape, rate, device=device, dtype=dtype)
     return torch.poisson(rates, generator=gen)
 
@@ -198,19 +201,37 @@ def robust_sample(name: str, n: int, dim: int, generator=None, *, device=None, d
     ``sum_j z_j = 0`` in R^dim. ``dim`` must be at least 2 (in R^1 centerize leaves only 0).
     Draws that are constant vectors (possible for Poisson) are redrawn, so every output point is
     on the sphere. Arguments as in :func:`sample_prior`.
+
+    Precision: the prior is drawn in ``dtype``, or in float32 when ``dtype`` is narrower (float16,
+    bfloat16); centerize and spherize run in float64; the result is cast to ``dtype``. So every
+    dtype returns the float64 result of Algorithm 1 on its draws (centerize applied twice, to
+    remove the rounding of a large offset), rounded once: on the hyperplane
+    and the sphere to the dtype's precision (|sum_j z_j| and |1 - ||z||| within a few units of
+    its epsilon times sqrt(dim)), whatever the prior's offset (a Poisson rate of 1e15 included).
     """
     if positive_int(dim, "dim (ambient dimension m)") < 2:
         raise ValueError("robust_sample needs dim >= 2: after centerize a vector in R^1 is 0")
+    dtype = dtype or torch.get_default_dtype()
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    draw = dtype if torch.finfo(dtype).bits >= 32 else torch.float32
     gen, dev = resolve_generator(generator, device)
-    z = centerize(sample_prior(name, n, dim, gen, device=dev, dtype=dtype, **params))
+
+    def centred(rows):
+        x = sample_prior(name, rows, dim, gen, device=dev, dtype=draw, **params).to(torch.float64)
+        # twice: a large offset (Poisson rate 1e15) leaves a rounding error in the first mean
+        # that is large next to the spread; the second pass removes it to float64 precision
+        return centerize(centerize(x))
+
+    z = centred(n)
     # A discrete prior (Poisson) can draw a constant vector, which centerize sends to 0: a point
     # with no direction. Redraw those rows, i.e. sample the prior conditioned on a non-constant
     # vector. Rare except in very low dimension (Poisson(1) in R^2: about 31% of draws).
     for _ in range(_MAX_REDRAW_ROUNDS):
         bad = (z.abs().amax(dim=-1) == 0).nonzero().flatten()
         if bad.numel() == 0:
-            return spherize(z, eps=eps)
-        z[bad] = centerize(sample_prior(name, bad.numel(), dim, gen, device=dev, dtype=dtype, **params))
+            return spherize(z, eps=eps).to(dtype)
+        z[bad] = centred(bad.numel())
     raise RuntimeError(f"robust_sample: prior {name!r} kept drawing constant vectors in R^{dim} "
                        f"after {_MAX_REDRAW_ROUNDS} rounds; its parameters make it (nearly) degenerate")
 

@@ -113,3 +113,107 @@ def test_nan_before_any_checkpoint_does_not_claim_one(tmp_path):
     with pytest.raises(FloatingPointError, match="No checkpoint was written") as err:
         fit(model, train, TrainConfig(epochs=1, batch_size=500), out=tmp_path, progress=False, log=lambda *a: None)
     assert "last good checkpoint" not in str(err.value)
+
+
+# ------------------------------------------------------------------ run lock, reproduce, SIGTERM
+HOLDER = """
+import pathlib, sys, time
+from sphericalae.runlock import run_lock
+folder, ready, release = sys.argv[1:4]
+with run_lock(folder):
+    (pathlib.Path(folder) / "work.txt").write_text("the first run's work")
+    pathlib.Path(ready).write_text("locked")
+    while not pathlib.Path(release).exists():
+        time.sleep(0.05)
+"""
+
+
+def test_two_processes_one_folder_one_refused_nothing_lost_dead_holder_taken_over(tmp_path):
+    folder, ready, release = tmp_path / "run", tmp_path / "ready", tmp_path / "release"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(ready), str(release)],
+                              cwd=HERE.parent, stderr=subprocess.PIPE, text=True)
+    wait_for(ready, holder)
+    second = subprocess.run([sys.executable, "-c", HOLDER, str(folder), str(tmp_path / "r2"), str(release)],
+                            cwd=HERE.parent, capture_output=True, text=True, timeout=600)
+    assert second.returncode != 0 and f"RunLockedError: {folder} is in use by another run (pid {holder.pid})" \
+        in second.stderr
+    assert not (tmp_path / "r2").exists()
+    holder.send_signal(signal.SIGKILL)                          # dies holding the lock
+    holder.wait(timeout=600)
+    assert (folder / "work.txt").read_text() == "the first run's work"
+    release.write_text("go")
+    third = subprocess.run([sys.executable, "-c", HOLDER, str(folder), str(tmp_path / "r3"), str(release)],
+                           cwd=HERE.parent, capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0 and (tmp_path / "r3").exists(), third.stderr
+
+
+PAGE = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+```{code-cell} ipython3
+:tags: [parameters]
+
+marker = "started"   # written when the page runs
+release = ""         # the page waits until this file exists ("" = no wait)
+fail = False
+```
+
+```{code-cell} ipython3
+import pathlib, time
+pathlib.Path(marker).write_text("running")
+while release and not pathlib.Path(release).exists():
+    time.sleep(0.05)
+assert not fail, "the page failed on purpose"
+```
+"""
+
+
+def wait_for(path, proc):
+    """Wait until ``path`` exists (or ``proc`` ended, which fails the test): a wait, not a timing."""
+    import time
+    while not Path(path).exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+
+
+def reproduce(tmp, *extra):
+    book = tmp / "book"
+    book.mkdir(exist_ok=True)
+    (book / "slow.md").write_text(PAGE)
+    (tmp / "plan.yml").write_text("slow: {}\n")
+    argv = [sys.executable, "-m", "sphericalae.reproduce", "slow", "--plan", str(tmp / "plan.yml"),
+            "--book", str(book), "--out", str(tmp / "out"), *extra]
+    return subprocess.Popen(argv, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_reproduce_locks_its_folder_and_sigterm_leaves_a_record(tmp_path):
+    marker, release = tmp_path / "marker", tmp_path / "release"
+    first = reproduce(tmp_path, "--set", f"marker={marker}", "--set", f"release={release}")
+    wait_for(marker, first)
+    second = reproduce(tmp_path, "--set", f"marker={tmp_path / 'other'}")
+    _, err = second.communicate(timeout=600)
+    assert second.returncode == 2 and f"pid {first.pid}" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists()                   # the refused run ran nothing
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 143 and err.strip().splitlines()[-1].startswith("terminated;"), err
+    out = tmp_path / "out"
+    assert not (out / "slow.ipynb").exists() and (out / "slow.partial.ipynb").exists()
+    status = [line.split("\t")[-1] for line in (out / "runs.tsv").read_text().splitlines()]
+    assert status == ["started", "interrupted (slow.partial.ipynb)"]
+    assert not list(out.glob(".*lock"))
+
+
+def test_a_failed_page_keeps_the_last_complete_notebook(tmp_path):
+    for extra, code in [([], 0), (["--set", "fail=true"], 1)]:
+        proc = reproduce(tmp_path, "--set", f"marker={tmp_path / 'm'}", *extra)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == code, err
+    out = tmp_path / "out"
+    import nbformat
+    assert nbformat.read(out / "slow.ipynb", as_version=4).metadata.papermill.parameters.get("fail") is None
+    assert (out / "slow.partial.ipynb").exists() and "AssertionError" in err.strip().splitlines()[-1]
+    assert (out / "runs.tsv").read_text().splitlines()[-1].endswith("\tfailed (slow.partial.ipynb)")

@@ -239,6 +239,34 @@ def test_robust_sample_is_sample_then_centerize_then_spherize():
     assert torch.allclose(z, ref, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("prior, params, dim", [("poisson", {"rate": 1e6}, 3), ("poisson", {"rate": 1e3}, 3),
+                                                ("poisson", {"rate": 1e4}, 10), ("poisson", {"rate": 1e15}, 100),
+                                                ("normal", {"mean": 1e5}, 3), ("chi2", {}, 512),
+                                                ("uniform", {}, 2)])
+def test_robust_sample_every_dtype_is_the_float64_result_rounded_once(dtype, prior, params, dim):
+    # bfloat16 at rate 1e6 used to return points off the hyperplane (|sum| up to 0.58, 1953/2000 rows)
+    z = robust_sample(prior, 2000, dim, torch.Generator().manual_seed(3), dtype=dtype, **params)
+    draw = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    raw = sample_prior(prior, 2000, dim, torch.Generator().manual_seed(3), dtype=draw, **params).double()
+    c = raw - raw.mean(-1, keepdim=True)
+    c = c - c.mean(-1, keepdim=True)
+    ref = c / c.norm(dim=-1, keepdim=True)                      # Algorithm 1 in float64 on the draws
+    assert z.dtype == dtype and bool((c.abs().amax(-1) > 0).all())
+    eps = torch.finfo(dtype).eps
+    assert (z.double() - ref).abs().max() <= 2 * eps             # one rounding (float64: a few)
+    assert z.double().sum(-1).abs().max() <= 2 * eps * dim ** 0.5
+    assert (z.double().norm(dim=-1) - 1).abs().max() <= 2 * eps
+
+
+def test_robust_sample_half_precision_beyond_its_range():
+    # float16 cannot hold a rate of 1e6 (largest value 65504): used to raise a raw RuntimeError
+    z = robust_sample("poisson", 50, 4, 0, dtype=torch.float16, rate=1e6)
+    assert z.dtype == torch.float16 and bool(torch.isfinite(z).all())
+    with pytest.raises(ValueError, match="float16's range.*float32"):
+        sample_prior("poisson", 50, 4, 0, dtype=torch.float16, rate=1e6)
+
+
 def test_robust_sample_refuses_dim_1():
     with pytest.raises(ValueError, match="dim >= 2"):
         robust_sample("normal", 5, 1)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from sphericalae.reproduce import load_plan, main, parse_overrides
+from sphericalae.reproduce import check_parameters, load_plan, main, page_parameters, parse_overrides, read_page
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ["--plan", str(ROOT / "reproduce.yml"), "--book", str(ROOT / "book")]
@@ -18,6 +18,7 @@ def test_plan_names_existing_pages_with_their_parameters():
         for key in params:  # every full-scale parameter exists in the page's parameters cell
             cell = page.split(":tags: [parameters]", 1)[1].split("```", 1)[0]
             assert f"\n{key} =" in cell, f"{name}: parameter {key!r} is not in its parameters cell"
+        check_parameters(name, params, page_parameters(read_page(ROOT / "book", name), name), "plan")
 
 
 def _toc_pages():
@@ -61,9 +62,9 @@ def test_bad_plan_is_refused(tmp_path):
 
 
 def test_unknown_page_is_an_error(capsys):
-    with pytest.raises(SystemExit):
-        main(["no_such_page", *PLAN])
-    assert "pages in the plan" in capsys.readouterr().err
+    assert main(["no_such_page", *PLAN]) == 2
+    err = capsys.readouterr().err
+    assert "pages in the plan" in err and len(err.strip().splitlines()) == 1
 
 
 def test_reproduce_runs_a_page(tmp_path):
@@ -73,3 +74,67 @@ def test_reproduce_runs_a_page(tmp_path):
     nb = nbformat.read(tmp_path / "robust_sampling.ipynb", as_version=4)
     assert nb.metadata.papermill.parameters == {"n": 200, "reps": 2}
     assert "\tok" in (tmp_path / "runs.tsv").read_text()
+
+
+def _one_line_error(capsys, argv, code=2):
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _one_line_error(capsys, ["robust_sampling", *PLAN, "--set", "nn=5", "--out", str(out)])
+    assert "'nn'" in err and "dim_high, dim_low, n, reps, seed, device" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("item", ['import os;os.system("touch X");x=1', "n=1;import os", "n=abc", "n=1.5",
+                                  "reps=true", "device=3", "n=!!python/object:os.system x", "seed=.nan",
+                                  "__class__=1", "n x=1"])
+def test_set_never_runs_code_and_checks_types(tmp_path, capsys, monkeypatch, item):
+    monkeypatch.chdir(tmp_path)
+    err = _one_line_error(capsys, ["robust_sampling", *PLAN, "--set", item, "--out", str(tmp_path / "out")])
+    assert err.startswith("error: --set")
+    assert not (tmp_path / "X").exists() and not (tmp_path / "out").exists()
+
+
+def test_set_values_are_literals_of_the_parameters_type():
+    declared = page_parameters(read_page(ROOT / "book", "distance"), "distance")
+    assert declared["radius"] == 1.0 and declared["k"] == 100_000
+    check_parameters("distance", parse_overrides(["radius=2", "k=10", "hist_dims=[3]"]), declared, "--set")
+    quoted = parse_overrides(['x=a\\"); import os; os.system("touch X")'])
+    check_parameters("p", quoted, {"x": "a"}, "--set")          # a string stays a string literal
+    assert quoted["x"] == 'a\\"); import os; os.system("touch X")'
+    with pytest.raises(ValueError, match="int"):
+        check_parameters("distance", {"k": 1.5}, declared, "--set")
+
+
+@pytest.mark.parametrize("case", ["missing-plan", "bad-yaml", "list-plan", "scalar-plan", "missing-book",
+                                  "out-is-file", "set-without-equals", "bad-value", "missing-page"])
+def test_every_mistake_is_one_line_and_exit_2(tmp_path, capsys, case):
+    plan, book, out = tmp_path / "plan.yml", ROOT / "book", tmp_path / "out"
+    plan.write_text("robust_sampling:\n  n: 10\n")
+    extra = []
+    if case == "missing-plan":
+        plan = tmp_path / "none.yml"
+    elif case == "bad-yaml":
+        plan.write_text("robust_sampling: [\n  n: 10\n")
+    elif case == "list-plan":
+        plan.write_text("- robust_sampling\n")
+    elif case == "scalar-plan":
+        plan.write_text("robust_sampling: 5\n")
+    elif case == "missing-book":
+        book = tmp_path / "nobook"
+    elif case == "out-is-file":
+        out.write_text("x")
+    elif case == "set-without-equals":
+        extra = ["--set", "n"]
+    elif case == "bad-value":
+        extra = ["--set", "n=[1, 2"]
+    elif case == "missing-page":
+        book = tmp_path / "book"
+        book.mkdir()
+    _one_line_error(capsys, ["robust_sampling", "--plan", str(plan), "--book", str(book), "--out", str(out), *extra])
+    assert out.is_file() if case == "out-is-file" else not out.exists()
