@@ -151,8 +151,12 @@ def _check_run_folder(out, resume, train_config, load):
 
     from .config import config_diff
     from .runfiles import prepare_run_dir
+    from .runlock import run_lock
 
-    if resume or Path(out).exists():
+    if Path(out).is_dir():
+        with run_lock(out):                   # a folder in use by a live run is refused by its pid
+            prepare_run_dir(out, resume)
+    elif resume or Path(out).exists():
         prepare_run_dir(out, resume)
     if resume:
         problems = config_diff(load(out)["train_config"], train_config)

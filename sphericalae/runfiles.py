@@ -16,11 +16,13 @@ from pathlib import Path
 
 import torch
 
+from .runlock import LOCK_NAME
+
 __all__ = ["CHECKPOINT", "RUN_FILES", "write_atomic", "write_text_atomic", "prepare_run_dir",
            "read_checkpoint", "write_run_files", "all_finite", "load_weights", "restore"]
 
 CHECKPOINT = "checkpoint.pt"
-RUN_FILES = ("checkpoint.pt", "config.json", "history.json", ".lock")
+RUN_FILES = ("checkpoint.pt", "config.json", "history.json", LOCK_NAME)
 
 
 def write_atomic(path, write):

@@ -37,6 +37,7 @@ import torch.distributed as dist
 from .checks import resolve_device
 from .config import RUNTIME_FIELDS, TrainConfig, config_diff, to_json
 from .data import in_memory
+from .runlock import LOCK_NAME, run_lock
 from .runfiles import CHECKPOINT, all_finite, load_weights, prepare_run_dir, read_checkpoint, write_run_files
 from .seeding import derive_seed, torch_generator
 
@@ -245,14 +246,15 @@ class _Guard:
         self.values[name] = values[0]
         return values[0]
 
-    def fail(self, what):
+    def kept(self):
+        """What a stopped run leaves: the last checkpoint, or none."""
         if self.out is not None and self.saved_epoch > 0:
-            kept = f" The last good checkpoint, {Path(self.out) / CHECKPOINT} (epoch {self.saved_epoch}), is kept."
-        elif self.out is not None:
-            kept = " No checkpoint was written (none had been saved yet)."
-        else:
-            kept = ""
-        raise FloatingPointError(f"{what}; stopping.{kept} {self.hint}")
+            return (f"the last good checkpoint, {Path(self.out) / CHECKPOINT} (epoch {self.saved_epoch}), is kept; "
+                    "continue with --resume")
+        return "no checkpoint was written" if self.out is not None else "nothing was saved"
+
+    def fail(self, what):
+        raise FloatingPointError(f"{what}; stopping; {self.kept()}. {self.hint}")
 
 
 def _run_epoch(trainer, guard, train_set, epoch, batches, workers, data, progress):
@@ -315,22 +317,29 @@ def trainer_for(model, config=None) -> Trainer:
 
 @contextlib.contextmanager
 def _run_folder(out, resume, rank):
-    """Prepare ``out`` (rank 0) and remove it again if this run created it and fails before saving."""
+    """Hold ``out``'s run lock for the run (rank 0) and check the folder; a run that created the
+    folder and fails before its first checkpoint leaves no folder behind."""
     if out is None:
         if resume:
             raise ValueError("resume needs the run folder (out)")
         yield None
         return
+    if rank != 0:
+        yield Path(out)
+        return
+    if not str(out).strip() or (Path(out).exists() and not Path(out).is_dir()):
+        prepare_run_dir(out, resume)                  # the one-line errors: no name, a file in the way
     created = not Path(out).exists()
-    folder = prepare_run_dir(out, resume) if rank == 0 else Path(out)
-    try:
-        yield folder
-    except BaseException:
-        if created and rank == 0 and not (folder / CHECKPOINT).exists():
-            for p in folder.iterdir():
-                p.unlink()
-            folder.rmdir()
-        raise
+    with run_lock(out) as folder:
+        prepare_run_dir(folder, resume)
+        try:
+            yield folder
+        except BaseException:
+            if created and not (folder / CHECKPOINT).exists():
+                for p in folder.iterdir():
+                    if p.name != LOCK_NAME:
+                        p.unlink()
+            raise
 
 
 def fit(model, data, config=None, *, out=None, resume=False, progress=True, log=print, max_batches=None):
@@ -376,6 +385,31 @@ def _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, pro
         model, device_ids=[dev.index] if dev.type == "cuda" else None)
     guard = _Guard(opts, world, out, trainer.hint, trainer.optimizer_labels)
     guard.saved_epoch = start
+    try:
+        _epochs(trainer, guard, opts, train_set, heldout_set, history, start, out, rank, world, workers, progress,
+                log, max_batches)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise RunError(f"{_first_line(err)}; {guard.kept()}") from err
+    return history
+
+
+class RunError(RuntimeError):
+    """A run stopped by an error of its data, device or files; the message says what happened and
+    which checkpoint is kept."""
+
+
+def _first_line(err):
+    """The message of ``err`` in one line; for an error re-raised from a DataLoader worker, the
+    worker's own message (the last line of the text torch wraps around it)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return lines[-1] if lines[0].startswith("Caught ") and len(lines) > 1 else lines[0]
+
+
+def _epochs(trainer, guard, opts, train_set, heldout_set, history, start, out, rank, world, workers, progress,
+            log, max_batches):
+    model, config, dev = trainer.model, trainer.config, trainer.device
     data = resident(train_set, dev)
     for epoch in range(start, config.epochs):
         batches = _batches(config, len(train_set), epoch, rank, world, max_batches)
@@ -390,7 +424,6 @@ def _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, pro
                 guard.fail(f"the weights are not finite at the end of epoch {epoch + 1}")
             _save(trainer, opts, history, epoch + 1, out)
             guard.saved_epoch = epoch + 1
-    return history
 
 
 def trained(build, model_config, train_config, data=None, *, sources, progress=False, root=None):

@@ -135,7 +135,7 @@ def test_bad_checkpoints_are_one_line_errors(trained, tmp_path, capsys, content,
 
 @pytest.mark.parametrize("make,needle", [
     (lambda d: d / "afile", "is a file, not a folder"),
-    (lambda d: d / "afile" / "run", "cannot write the run folder"),
+    (lambda d: d / "afile" / "run", "a file is in the way"),
     (lambda d: "", "run folder (--out) is empty"),
     (lambda d: d / "foreign", "not part of a sphericalae run (notes.txt)"),
     (lambda d: d / "orphan", "but no checkpoint"),
@@ -204,3 +204,59 @@ def test_same_command_same_bits(tmp_path, capsys):
         assert torch.equal(value, runs[1]["model"][key]), key
     strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]] for r in runs]
     assert strip[0] == strip[1] and math.isfinite(strip[0][0]["train_loss"])
+
+
+# --- issue 20: the engine's share of reliability, round two -------------------------------------------
+
+GAN = ["train-gan", "--latent-dim", "4", "--width", "4", "--epochs", "1", "--batch-size", "500", "--no-progress"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--model", "sae", *FAST, "--image-size", "64"], "image_size 64 is not available for mnist-5k"),
+    (["train-gan", "--dataset", "mnist-5k", "--image-size", "32"], "image_size 32 is not available for mnist-5k"),
+    ([*GAN, "--arch", "mlp28", "--dataset", "lfw-faces"], "makes images of shape (1, 28, 28)"),
+    ([*GAN, "--arch", "dcgan64", "--dataset", "mnist-5k"], "use mlp28 or dcgan28"),
+])
+def test_settings_that_cannot_happen_are_refused_before_a_run(tmp_path, capsys, argv, needle):
+    """Items 4 and 14: an image size the dataset cannot give, an architecture that does not read the
+    dataset's images: one line, and no config.json recording what did not happen."""
+    code, _, err = run(capsys, *argv, "--out", tmp_path / "run")
+    one_line_error(code, err, needle)
+    assert not (tmp_path / "run").exists()
+
+
+def _edit_checkpoint(src, dst, edit):
+    import shutil
+
+    shutil.copytree(src, dst)
+    state = torch.load(dst / "checkpoint.pt", weights_only=True)
+    edit(state)
+    torch.save(state, dst / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda s: s.pop("model"), "is incomplete: it has no model"),
+    (lambda s: s.pop("optimizer"), "is incomplete: it has no optimizer"),
+    (lambda s: s.update(history=None), "history a list"),
+    (lambda s: s.update(epoch="1"), "epoch must be an integer"),
+    (lambda s: s["model"].update({k: v * float("nan") for k, v in s["model"].items()}), "NaN or infinite weights"),
+    (lambda s: s["model"].pop(next(iter(s["model"]))), "missing: encoder.net.1.weight"),
+])
+def test_damaged_checkpoints_are_refused_by_name_on_resume(trained, tmp_path, capsys, edit, needle):
+    """Items 11, 12 and 17: a resume from a checkpoint with a missing key, a bad epoch or history,
+    NaN weights or a missing tensor: one line naming the file and what is wrong."""
+    out = tmp_path / "run"
+    _edit_checkpoint(trained, out, edit)
+    code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "2", "--out", out, "--resume")
+    one_line_error(code, err, needle)
+    assert "is kept" not in err and str(out) in err
+
+
+def test_a_gan_state_dict_with_a_missing_tensor_names_it(tmp_path, capsys):
+    from sphericalae.gan import load_gan_run
+
+    out = tmp_path / "gan"
+    assert main([*GAN, "--arch", "mlp28", "--out", str(out)]) == 0
+    _edit_checkpoint(out, tmp_path / "broken", lambda s: s["model"].pop("generator.fc.bias"))
+    with pytest.raises(ValueError, match=r"missing: generator\.fc\.bias; unexpected: none"):
+        load_gan_run(tmp_path / "broken")

@@ -110,7 +110,7 @@ def test_nan_before_any_checkpoint_does_not_claim_one(tmp_path):
     train, _ = load("mnist-5k")
     model = build(kind="sae", latent_dim=6)
     model.encoder.net[1].weight.register_hook(lambda g: g * float("nan"))
-    with pytest.raises(FloatingPointError, match="No checkpoint was written") as err:
+    with pytest.raises(FloatingPointError, match="no checkpoint was written") as err:
         fit(model, train, TrainConfig(epochs=1, batch_size=500), out=tmp_path, progress=False, log=lambda *a: None)
     assert "last good checkpoint" not in str(err.value)
 
@@ -217,3 +217,46 @@ def test_a_failed_page_keeps_the_last_complete_notebook(tmp_path):
     assert nbformat.read(out / "slow.ipynb", as_version=4).metadata.papermill.parameters.get("fail") is None
     assert (out / "slow.partial.ipynb").exists() and "AssertionError" in err.strip().splitlines()[-1]
     assert (out / "runs.tsv").read_text().splitlines()[-1].endswith("\tfailed (slow.partial.ipynb)")
+
+
+def test_two_train_runs_into_one_new_folder_the_second_is_refused_nothing_lost(tmp_path):
+    """Issue 20, item 1: an sae and a vae started into the same new --out; the second is refused in
+    one line naming the first's pid, and the folder holds the first run, whole."""
+    from sphericalae.runlock import LOCK_NAME
+
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "sphericalae", *ARGS, "--out", str(out)], cwd=HERE.parent,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(out / LOCK_NAME, first)
+    argv = [a if a != "vae" else "sae" for a in ARGS]
+    second = subprocess.run([sys.executable, "-m", "sphericalae", *argv, "--out", str(out)], cwd=HERE.parent,
+                            capture_output=True, text=True, timeout=600)
+    assert second.returncode == 2 and f"pid {first.pid}" in second.stderr, second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert first.wait(timeout=600) == 0, first.communicate()
+    state = load_checkpoint(out)
+    assert state["model_config"].kind == "vae" and state["epoch"] == 3
+    assert len(history_without_time(out)) == 3 and not (out / LOCK_NAME).exists()
+
+
+def test_a_failed_run_leaves_no_folder_and_an_interrupted_one_says_there_is_no_checkpoint(tmp_path, capsys,
+                                                                                          monkeypatch):
+    """Items 10 and 20: a run that fails (or is interrupted) before its first checkpoint removes
+    the folder it created and says there is nothing to resume, for train and train-gan."""
+    import sphericalae.train as T
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(T, "_loop", broken)
+    assert main([*ARGS, "--out", str(tmp_path / "a")]) == 2 and not (tmp_path / "a").exists()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "_loop", interrupted)
+    gan = ["train-gan", "--arch", "mlp28", "--latent-dim", "4", "--width", "4", "--epochs", "1", "--no-progress"]
+    capsys.readouterr()
+    assert main([*gan, "--out", str(tmp_path / "g")]) == 130
+    err = capsys.readouterr().err
+    assert "no checkpoint was written" in err and "is kept" not in err and not (tmp_path / "g").exists()
