@@ -146,8 +146,8 @@ def check_parameters(name: str, params: dict, declared: dict, source: str) -> No
             raise ValueError(f"{source}: page {name} has no parameter {key!r}; its parameters: "
                              f"{', '.join(declared)}")
         if not _type_ok(value, declared[key]):
-            raise ValueError(f"{source}: page {name}'s parameter {key} is a {type(declared[key]).__name__} "
-                             f"(default {declared[key]!r}), got {value!r}")
+            raise ValueError(f"{source}: page {name}'s parameter {key} takes {type(declared[key]).__name__} "
+                             f"values (default {declared[key]!r}), got {value!r}")
         _literal(value, f"{source}: {key}")
         if not _round_trips(value):
             raise ValueError(f"{source}: the value of {key} ({value!r}) would not be written back as itself")
