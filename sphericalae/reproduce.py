@@ -274,8 +274,9 @@ def main(argv=None) -> int:
     try:
         return _run_all(args)
     except PapermillExecutionError as err:
-        print(f"error: a page failed in cell {err.exec_count}: {err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}"
-              f" (partial notebook and status in {args.out})", file=sys.stderr)
+        why = str(err.evalue).splitlines()[0] if err.evalue else ""
+        print(f"error: a page failed in cell {err.exec_count}: {err.ename}: {why} (partial notebook and "
+              f"status in {args.out})", file=sys.stderr)
         return 1
     except (ValueError, OSError) as err:
         print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)

@@ -253,6 +253,7 @@ def test_a_cache_folder_fault_costs_no_result_and_warns_once(tmp_path, monkeypat
     calls = []
     with pytest.warns(RuntimeWarning, match=f"not stored.*{setting}") as caught:
         for n in range(2):
-            assert cache.cached("thing", {"n": 1}, lambda: calls.append(1) or {"x": torch.ones(2)}, root)["x"].sum() == 2
+            got = cache.cached("thing", {"n": 1}, lambda: calls.append(1) or {"x": torch.ones(2)}, root)
+            assert got["x"].sum() == 2
     assert len(calls) == 2 and len([w for w in caught if "not stored" in str(w.message)]) == 1
     assert not list(tmp_path.rglob("*.tmp"))
