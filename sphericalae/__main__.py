@@ -21,8 +21,10 @@ import dataclasses
 import os
 import sys
 import typing
+import warnings
 from pathlib import Path
 
+from .checks import seed_value
 from .config import TrainConfig
 from .models import ModelConfig
 from .ops import PIPELINES, PRIORS, pipeline_name, prior_name
@@ -170,6 +172,7 @@ def _sample(args):
 
     from .models import load_run
 
+    seed = seed_value(args.seed, "--seed")
     prior = prior_name(args.prior) if args.prior is not None else None
     pipeline = pipeline_name(args.pipeline) if args.pipeline is not None else None
     if args.n < 1:
@@ -179,8 +182,8 @@ def _sample(args):
         raise ValueError(f"--out must name a .png file, got {str(out)!r}")
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists; pass --force to overwrite it or choose another --out")
-    model, _ = load_run(args.run)
-    images = model.decode_prior(prior, args.n, pipeline, generator=args.seed)
+    model, _ = _load_quietly(load_run, args.run)
+    images = model.decode_prior(prior, args.n, pipeline, generator=seed)
     if not torch.isfinite(images).all():
         raise ValueError(f"the decoded images of {args.run} are not finite; nothing written")
     try:
@@ -190,6 +193,17 @@ def _sample(args):
         raise ValueError(f"cannot write {out}: {err.strerror or err}") from None
     how = "own prior" if prior is None else f"{prior}, {pipeline or 'default pipeline'}"
     print(f"wrote {args.n} samples ({model.kind}, {how}) to {out}")
+
+
+def _load_quietly(load, *args):
+    """``load(*args)``, with the warnings it raises (torch.load on a foreign pickle warns before
+    it fails) shown only if it succeeds: a refused file is one line, the error."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load(*args)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
 
 
 def _last_checkpoint(out, load):

@@ -17,6 +17,9 @@ source): the result is stored with ``torch.save`` and read back with ``torch.loa
   Python numbers, strings, booleans, None, and dicts, lists and tuples of these. Anything else (an
   ``nn.Module``, a numpy array) raises ``ValueError`` before computing is wasted twice: store
   ``model.state_dict()`` and rebuild the module. Tensors come back on the CPU.
+* **Folder problems.** A cache folder that cannot be used (under a file, unwritable, a folder
+  where the file goes, a full disk) never costs the result: it is computed, returned and not
+  stored, with one warning naming the setting to change.
 * **Safety.** Writes go to a temporary file in the same folder, then ``os.replace``: a crash or a
   second process never leaves half a file under the final name. A file that cannot be read (truncated,
   corrupt, written by an incompatible version) is recomputed and overwritten, with a warning.
@@ -150,9 +153,16 @@ def cached(name: str, key: dict, compute, root=None, sources=None):
     """Return ``compute()``, stored under ``name`` and ``key`` (see the module docstring): the first call
     computes and saves, later calls with the same name, key and source load the file. ``sources``:
     module names whose :func:`dependencies` are all the code ``compute`` runs (default: the whole
-    package)."""
+    package).
+
+    The cache folder is checked before computing. If it cannot hold the file (a file where a folder
+    should be, a folder where the file goes, no permission, a full disk when storing), the result
+    is computed and returned all the same, unstored, with one ``RuntimeWarning`` per folder and
+    process that names the cache setting to change (``root``, ``$SPHERICALAE_CACHE`` or ``HOME``).
+    """
     path = cache_path(name, key, root, sources)
-    if path.is_file():
+    why = _unusable(path)
+    if path.is_file():                                # a read-only cache still serves its files
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # truncated, corrupt, unreadable: recompute rather than crash
@@ -160,12 +170,55 @@ def cached(name: str, key: dict, compute, root=None, sources=None):
                           RuntimeWarning, stacklevel=2)
     result = compute()
     _check_storable(result)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if why is None:
+        why = _store(result, path)
+    if why is not None:
+        _warn_once(path.parent, root, why)
+    return result
+
+
+def _unusable(path: Path):
+    """Why ``path`` cannot be written (its folder cannot be created or written, or a folder stands
+    where the file goes), or None. Creates the folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"its folder cannot be created ({type(err).__name__}: {err.strerror or err})"
+    if path.exists() and not path.is_file():
+        return f"{path} is not a file"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return "its folder is not writable"
+    return None
+
+
+def _store(result, path: Path):
+    """Write ``result`` to ``path`` atomically; returns None, or why it could not be stored."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         torch.save(result, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:   # torch.save reports a full disk as RuntimeError
+        return f"storing failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
     finally:
-        if tmp.exists():
+        try:
             tmp.unlink()
-    return result
+        except OSError:
+            pass
+    return None
+
+
+_WARNED = set()
+
+
+def _warn_once(folder: Path, root, why: str) -> None:
+    if str(folder) in _WARNED:
+        return
+    _WARNED.add(str(folder))
+    if root is not None:
+        setting = "the root argument"
+    elif os.environ.get(ENV_VAR):
+        setting = f"${ENV_VAR}"
+    else:
+        setting = f"HOME (or set ${ENV_VAR})"
+    warnings.warn(f"cache folder {folder} is not usable: {why}; results are computed but not stored "
+                  f"(change {setting} to a writable folder)", RuntimeWarning, stacklevel=3)

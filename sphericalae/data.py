@@ -13,9 +13,11 @@
   CelebA, centre-cropped to a square, resized to ``image_size`` (32, 64 or 128; default 64), RGB.
   Read lazily from disk (a DataLoader with worker processes decodes them during training). 8- and
   16-bit greyscale, palette and RGBA files are converted to RGB in [0, 1] at their full depth.
-  Every file is checked when the dataset is loaded, before any training: a file that is empty,
-  not an image, or truncated (a PNG whose chunks fail their checksums, a JPEG without its end
-  marker) is refused, and the error names each bad file. (Decision: refuse rather than skip, so a
+  Every file is decoded in full when the dataset is loaded, before any training: a file that is
+  empty, not an image, truncated or broken (a PNG whose chunks fail their checksums or whose
+  compressed data do not decode, a JPEG without its end marker) is refused, and the error names
+  each bad file. A file that breaks later, during training, raises :class:`ImageReadError`
+  naming it, from worker processes too. (Decision: refuse rather than skip, so a
   dataset never silently shrinks; remove or repair the files named.)
 
 The split: ``holdout`` (default 0.1) of the items, chosen by a seeded shuffle of stream
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -128,7 +131,8 @@ def read_image(path, image_size: int) -> torch.Tensor:
 
 
 def check_image_file(path) -> str | None:
-    """Why ``path`` is not a readable image (empty, not an image, truncated), or None if it is."""
+    """Why ``path`` is not a readable image (empty, not an image, truncated, broken compressed
+    data), or None if it is. The file is decoded in full."""
     from PIL import Image
 
     path = Path(path)
@@ -138,6 +142,8 @@ def check_image_file(path) -> str | None:
         with Image.open(path) as im:
             fmt = im.format
             im.verify()                # PNG: every chunk's checksum; others: the header
+        with Image.open(path) as im:
+            im.load()                  # decode every pixel: broken compressed data, valid checksums
         if fmt == "JPEG":
             with open(path, "rb") as fh:
                 fh.seek(-2, os.SEEK_END)
@@ -148,8 +154,30 @@ def check_image_file(path) -> str | None:
     return None
 
 
+class ImageReadError(ValueError):
+    """An image file that cannot be read; ``str()`` is one line naming the file.
+
+    It survives a DataLoader worker process: torch re-raises a worker's exception as
+    ``type(err)("Caught ImageReadError in DataLoader worker process N.\nOriginal Traceback ...")``,
+    whose first line names no file. The constructor recognises that text and keeps the original
+    line, with the worker appended: ``cannot read image F: OSError: ... (in DataLoader worker
+    process 0)``.
+    """
+
+    def __init__(self, message):
+        text = str(message)
+        head, _, rest = text.partition("\n")
+        if head.startswith(f"Caught {type(self).__name__} in ") and rest:
+            where = head[len(f"Caught {type(self).__name__} in "):].rstrip(".")
+            lines = [ln for ln in rest.splitlines() if f"{type(self).__name__}: " in ln]
+            if lines:
+                text = f"{lines[-1].split(f'{type(self).__name__}: ', 1)[1]} (in {where})"
+        super().__init__(text)
+
+
 class ImageFolderFlat(Dataset):
-    """Image files read lazily with :func:`read_image`; an error names the file."""
+    """Image files read lazily with :func:`read_image`; a file that cannot be read raises
+    :class:`ImageReadError` (a ``ValueError``) naming it, also from a DataLoader worker."""
 
     def __init__(self, files, image_size):
         self.files, self.image_size = list(files), image_size
@@ -161,7 +189,8 @@ class ImageFolderFlat(Dataset):
         try:
             return read_image(self.files[i], self.image_size), -1
         except Exception as err:
-            raise ValueError(f"cannot read image {self.files[i]}: {type(err).__name__}: {err}") from None
+            why = str(err).splitlines()[0] if str(err) else ""
+            raise ImageReadError(f"cannot read image {self.files[i]}: {type(err).__name__}: {why}") from None
 
 
 def _folder(path, image_size, holdout, seed):
@@ -174,7 +203,9 @@ def _folder(path, image_size, holdout, seed):
     if len(files) < 2:
         raise ValueError(f"image folder {root} holds {len(files)} image(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                          "need at least 2 to split off a held-out set")
-    bad = [(f, why) for f in files if (why := check_image_file(f))]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:   # decoders release the GIL
+        reasons = list(pool.map(check_image_file, files))
+    bad = [(f, why) for f, why in zip(files, reasons) if why]
     if bad:
         shown = "; ".join(f"{f} ({why})" for f, why in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""

@@ -15,6 +15,7 @@ its ``n`` and the value of two disjoint real sets of that size (:func:`metric_ta
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -273,10 +274,48 @@ def frechet_distance(features_a, features_b) -> float:
     parts, stable for singular covariances (n <= d, dead features). Rounding below 0 is returned as 0.
     Sets need at least 2 samples each and the same d; the estimate is biased upward at small n
     (compare with the real-against-real floor at the same n).
+
+    The features are first divided by a power of two near their spread (exact), and the result
+    multiplied back: features of any finite magnitude (1e-200, 1e200) give the same value as unit
+    ones, scaled. A distance beyond float64's range, or a failed eigendecomposition, raises
+    ``ValueError``.
     """
     fa = _feature_set(features_a, "features_a", 2).double()
     fb = _feature_set(features_b, "features_b", 2).double().to(fa.device)
     _same(fa, fb, "feature dimension d", slice(1, 2))
+    e = _spread_exponent(torch.cat([fa, fb]))
+    try:
+        fd = _frechet_unit(_times_pow2(fa, -e), _times_pow2(fb, -e))
+    except RuntimeError as err:          # torch.linalg.LinAlgError: eigh did not converge
+        raise ValueError(f"frechet_distance: the covariance eigendecomposition failed "
+                         f"({str(err).splitlines()[0]}); check the features for degenerate values") from None
+    fd = _times_pow2(_times_pow2(fd, e), e)         # inf (not an error) beyond float64
+    if not math.isfinite(fd):
+        raise ValueError(f"frechet_distance: the distance of these features (spread about 2^{e}) "
+                         "exceeds float64's range; rescale the features")
+    return fd
+
+
+def _times_pow2(x, e: int):
+    """``x * 2**e`` in two exact steps, so that neither factor over- or underflows."""
+    half = e // 2
+    return x * 2.0 ** half * 2.0 ** (e - half)
+
+
+def _spread_exponent(x) -> int:
+    """``e`` with ``max |x - mean(x)|`` in [2^(e-1), 2^e) (of ``max |x|`` if constant; 0 if all
+    zero): dividing by ``2^e`` is exact and brings the centred values to at most 1 in magnitude."""
+    top = float(x.abs().max())
+    if top == 0:
+        return 0
+    e_top = math.frexp(top)[1]
+    unit = _times_pow2(x, -e_top)
+    spread = float((unit - unit.mean(0)).abs().max())
+    return e_top + math.frexp(spread)[1] if spread > 0 else e_top
+
+
+def _frechet_unit(fa, fb) -> float:
+    """The Frechet distance of float64 feature sets of moderate magnitude (see frechet_distance)."""
     mu_a, mu_b = fa.mean(0), fb.mean(0)
     ca = (fa - mu_a).T @ (fa - mu_a) / (fa.shape[0] - 1)
     cb = (fb - mu_b).T @ (fb - mu_b) / (fb.shape[0] - 1)
@@ -288,6 +327,24 @@ def frechet_distance(features_a, features_b) -> float:
 
 
 # ---------------------------------------------------------------------- improved precision/recall
+def _standardise_pooled(real, fake):
+    """Both sets centred on their pooled mean and divided by the pooled spread (max |x - mean|), in
+    float64. Precision and recall depend only on which distances are smaller, which a common shift
+    and scale do not change; after this the distances neither overflow (features near 1e200) nor
+    underflow (near 1e-200), and the rounding tolerance of :func:`_sq_dists` is relative to the
+    spread, not to the offset."""
+    pooled = torch.cat([real, fake])
+    top = float(pooled.abs().max())
+    if top == 0:
+        return real, fake
+    e = math.frexp(top)[1]                            # exact: brings every value to at most 1
+    mean = _times_pow2(pooled, -e).mean(0)
+    spread = float((_times_pow2(pooled, -e) - mean).abs().max())
+    if spread == 0:                                   # every point the same: distances all 0
+        return real * 0, fake * 0
+    return (_times_pow2(real, -e) - mean) / spread, (_times_pow2(fake, -e) - mean) / spread
+
+
 def _sq_dists(x, y):
     xn, yn = x.square().sum(1), y.square().sum(1)
     d2 = (xn[:, None] + yn[None, :] - 2 * x @ y.T).clamp_min(0)
@@ -316,7 +373,10 @@ def precision_recall(real_features, fake_features, k: int = 3, *, batch_size: in
     **recall** = share of real samples inside the fake manifold (is the data covered?). Blurry but
     covering samples: low precision, high recall; sharp but collapsed: high precision, low recall.
 
-    Euclidean distances in float64, computed ``batch_size`` rows at a time (10k x 10k fits in memory).
+    Euclidean distances in float64, computed ``batch_size`` rows at a time (10k x 10k fits in memory),
+    after centring and scaling the pooled features: the result does not change when both sets are
+    shifted by one vector or scaled by one positive factor (features of magnitude 1e-200 or 1e200,
+    or offset by 1e6, give the values of unit features).
     Identical sets give 1.0 and 1.0; two real sets of the same size give the floor (below 1).
     Returns ``{"precision", "recall", "k", "n_real", "n_fake"}``. Each set needs at least k + 1 samples.
     """
@@ -325,6 +385,7 @@ def precision_recall(real_features, fake_features, k: int = 3, *, batch_size: in
     real = _feature_set(real_features, "real_features", k + 1).double()
     fake = _feature_set(fake_features, "fake_features", k + 1).double().to(real.device)
     _same(real, fake, "feature dimension d", slice(1, 2))
+    real, fake = _standardise_pooled(real, fake)
     precision = _coverage(fake, real, _knn_radii(real, k, batch), batch)
     recall = _coverage(real, fake, _knn_radii(fake, k, batch), batch)
     return {"precision": precision, "recall": recall, "k": k,

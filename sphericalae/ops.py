@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .checks import finite_float, positive_int
+from .checks import finite_float, positive_int, seed_value
 
 __all__ = ["centerize", "spherize", "sample_prior", "robust_sample", "prior_name", "pipeline_name",
            "resolve_generator", "PRIORS", "PIPELINES"]
@@ -159,15 +159,17 @@ def prior_name(name) -> str:
 
 
 def resolve_generator(generator, device):
-    """Accept a torch.Generator, an int seed, or None. Returns (generator, device)."""
+    """Accept a torch.Generator, an int seed in [0, 2^63) (others raise ``ValueError``), or None.
+    Returns (generator, device)."""
     if generator is None:
         return None, torch.device(device) if device is not None else torch.device("cpu")
     if isinstance(generator, torch.Generator):
         dev = torch.device(device) if device is not None else generator.device
         return generator, dev
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        seed = seed_value(generator, "generator (an int seed)")
         dev = torch.device(device) if device is not None else torch.device("cpu")
-        return torch.Generator(device=dev).manual_seed(int(generator)), dev
+        return torch.Generator(device=dev).manual_seed(seed), dev
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
 
 

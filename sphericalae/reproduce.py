@@ -146,8 +146,8 @@ def check_parameters(name: str, params: dict, declared: dict, source: str) -> No
             raise ValueError(f"{source}: page {name} has no parameter {key!r}; its parameters: "
                              f"{', '.join(declared)}")
         if not _type_ok(value, declared[key]):
-            raise ValueError(f"{source}: page {name}'s parameter {key} is a {type(declared[key]).__name__} "
-                             f"(default {declared[key]!r}), got {value!r}")
+            raise ValueError(f"{source}: page {name}'s parameter {key} takes {type(declared[key]).__name__} "
+                             f"values (default {declared[key]!r}), got {value!r}")
         _literal(value, f"{source}: {key}")
         if not _round_trips(value):
             raise ValueError(f"{source}: the value of {key} ({value!r}) would not be written back as itself")
@@ -274,8 +274,9 @@ def main(argv=None) -> int:
     try:
         return _run_all(args)
     except PapermillExecutionError as err:
-        print(f"error: a page failed in cell {err.exec_count}: {err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}"
-              f" (partial notebook and status in {args.out})", file=sys.stderr)
+        why = str(err.evalue).splitlines()[0] if err.evalue else ""
+        print(f"error: a page failed in cell {err.exec_count}: {err.ename}: {why} (partial notebook and "
+              f"status in {args.out})", file=sys.stderr)
         return 1
     except (ValueError, OSError) as err:
         print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)

@@ -78,7 +78,7 @@ def _acquire(folder: Path):
             fd = _try_lock(folder / LOCK_NAME)
         except FileNotFoundError:
             continue
-        except NotADirectoryError:
+        except (NotADirectoryError, FileExistsError):
             raise ValueError(f"{folder} is not a folder (a file is in the way)") from None
         except PermissionError as err:
             raise ValueError(f"cannot lock {folder}: {err.strerror}") from None

@@ -260,3 +260,34 @@ def test_a_gan_state_dict_with_a_missing_tensor_names_it(tmp_path, capsys):
     _edit_checkpoint(out, tmp_path / "broken", lambda s: s["model"].pop("generator.fc.bias"))
     with pytest.raises(ValueError, match=r"missing: generator\.fc\.bias; unexpected: none"):
         load_gan_run(tmp_path / "broken")
+
+
+@pytest.mark.parametrize("seed", [str(2**63), "1180591620717411303424", "-1"])
+def test_sample_checks_its_seed_as_train_does(trained, tmp_path, capsys, seed):
+    # a huge seed used to end in 'Overflow when unpacking long long'; -1 was accepted
+    code, _, err = run(capsys, "sample", "--run", trained, "--seed", seed, "--out", tmp_path / "g.png")
+    one_line_error(code, err, "--seed must be an integer in [0, 2^63)")
+    code, _, err = run(capsys, "train", "--model", "sae", *FAST, "--seed", seed, "--out", tmp_path / "r")
+    one_line_error(code, err, "seed must be an integer in [0, 2^63)")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_seed_check_is_shared_by_the_api():
+    from sphericalae.ops import robust_sample
+
+    for seed in (-1, 2**64):
+        with pytest.raises(ValueError, match=r"generator \(an int seed\) must be an integer in \[0, 2\^63\)"):
+            robust_sample("normal", 3, 4, seed)
+
+
+def test_a_raw_pickle_checkpoint_is_one_line_without_a_warning(tmp_path):
+    # torch.load printed a UserWarning (pickle protocol 4) before the error
+    import pickle
+
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run" / "checkpoint.pt", "wb") as fh:
+        pickle.dump({"model": [1, 2, 3]}, fh, protocol=4)
+    r = subprocess.run([sys.executable, "-m", "sphericalae", "sample", "--run", str(tmp_path / "run"),
+                        "--out", str(tmp_path / "g.png")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "checkpoint.pt" in r.stderr and "Warning" not in r.stderr

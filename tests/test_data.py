@@ -1,4 +1,6 @@
 """sphericalae.data: the shipped datasets, image folders, and the errors."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -102,3 +104,58 @@ def test_bad_image_files_are_refused_by_name_before_training(tmp_path):
     for name in ("cut.jpg", "empty.png", "text.png"):
         assert name in msg
     assert "ok0.jpg" not in msg
+
+
+def broken_png(path):
+    """A PNG whose chunk checksums are all valid but whose compressed pixel data do not decode."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
+    data, out, pos = buf.getvalue(), bytearray(buf.getvalue()[:8]), 8
+    while pos < len(data):
+        n, kind = struct.unpack(">I", data[pos:pos + 4])[0], data[pos + 4:pos + 8]
+        body = bytearray(data[pos + 8:pos + 8 + n])
+        if kind == b"IDAT":
+            body[2:10] = b"\xff" * 8
+            body[len(body) // 2:len(body) // 2 + 64] = bytes(64)
+        out += struct.pack(">I", n) + kind + body + struct.pack(">I", zlib.crc32(bytes(kind + body)))
+        pos += 12 + n
+    path.write_bytes(bytes(out))
+
+
+def test_broken_compressed_data_with_valid_checksums_is_refused_before_training(tmp_path):
+    # used to pass the check (verify() reads checksums only) and stop training with 'broken data stream'
+    from PIL import Image
+
+    for i in range(2):
+        Image.fromarray(np.full((20, 20, 3), 40 * i, dtype=np.uint8)).save(tmp_path / f"ok{i}.png")
+    broken_png(tmp_path / "broken.png")
+    with Image.open(tmp_path / "broken.png") as im:
+        im.verify()                                                      # the checksums are fine
+    with pytest.raises(ValueError, match=r"1 of 3 files.*broken\.png \(OSError: broken data stream"):
+        load(f"folder:{tmp_path}", image_size=32)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_file_broken_during_training_is_named_from_a_worker(tmp_path, workers):
+    # with workers the error read 'Caught ValueError in DataLoader worker process 0.' and no file
+    from PIL import Image
+    from torch.utils.data import DataLoader
+
+    from sphericalae.data import ImageReadError
+
+    for i in range(3):
+        Image.fromarray(np.full((20, 20, 3), 40 * i, dtype=np.uint8)).save(tmp_path / f"ok{i}.png")
+    train, held = load(f"folder:{tmp_path}", image_size=32, holdout=0.3)
+    broken_png(Path(train.files[0]))                                     # breaks after the check
+    with pytest.raises(ImageReadError) as err:
+        list(DataLoader(train, batch_size=1, num_workers=workers))
+    line = str(err.value)
+    assert isinstance(err.value, ValueError) and "\n" not in line
+    assert line.startswith(f"cannot read image {train.files[0]}: OSError: broken data stream")
+    assert ("DataLoader worker process 0" in line) == (workers > 0)

@@ -1,6 +1,10 @@
 """Fault injection: a training run killed with SIGKILL anywhere (mid-epoch, inside each file
 write) resumes to the same weights as an uninterrupted run; a full disk keeps the previous
-checkpoint and says so; the NaN guard catches non-finite gradients before anything is saved."""
+checkpoint and says so; the NaN guard catches non-finite gradients before anything is saved.
+Two processes into one run folder: the second is refused naming the first, nothing of the first is
+lost, and a killed holder's lock is taken over; reproduce holds its output folder's lock and, when
+stopped by SIGTERM or a failing page, leaves a partial notebook and its record, never a final one
+that is incomplete. A broken cache folder costs no result: computed, returned, warned once."""
 import errno
 import json
 import signal
@@ -260,3 +264,40 @@ def test_a_failed_run_leaves_no_folder_and_an_interrupted_one_says_there_is_no_c
     assert main([*gan, "--out", str(tmp_path / "g")]) == 130
     err = capsys.readouterr().err
     assert "no checkpoint was written" in err and "is kept" not in err and not (tmp_path / "g").exists()
+
+
+# ------------------------------------------------------------------------------ cache folder
+@pytest.mark.parametrize("fault", ["env-under-a-file", "folder-where-the-file-goes", "home-under-a-file",
+                                   "root-under-a-file", "disk-full"])
+def test_a_cache_folder_fault_costs_no_result_and_warns_once(tmp_path, monkeypatch, fault):
+    from sphericalae import cache
+
+    monkeypatch.setattr(cache, "_WARNED", set())
+    (tmp_path / "file").write_text("x")
+    root, setting = None, "SPHERICALAE_CACHE"
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "file" / "cache"))
+    if fault == "folder-where-the-file-goes":
+        monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
+        cache.cache_path("thing", {"n": 1}).mkdir(parents=True)
+    elif fault == "home-under-a-file":
+        monkeypatch.delenv(cache.ENV_VAR)
+        monkeypatch.setenv("HOME", str(tmp_path / "file" / "home"))
+        setting = "HOME"
+    elif fault == "root-under-a-file":
+        root, setting = tmp_path / "file", "root argument"
+    elif fault == "disk-full":
+        monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
+
+        def full(obj, f, *args, **kwargs):
+            with open(f, "wb") as fh:
+                fh.write(b"part")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(cache.torch, "save", full)
+    calls = []
+    with pytest.warns(RuntimeWarning, match=f"not stored.*{setting}") as caught:
+        for n in range(2):
+            got = cache.cached("thing", {"n": 1}, lambda: calls.append(1) or {"x": torch.ones(2)}, root)
+            assert got["x"].sum() == 2
+    assert len(calls) == 2 and len([w for w in caught if "not stored" in str(w.message)]) == 1
+    assert not list(tmp_path.rglob("*.tmp"))

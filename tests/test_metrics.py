@@ -148,6 +148,24 @@ def test_frechet_distance_identical_is_zero_and_singular_is_fine():
     assert fd == pytest.approx(64.0, rel=1e-6)                             # only the mean term remains
 
 
+def test_frechet_distance_scales_as_the_square_and_never_leaks_linalg_errors():
+    # features near 1e200 used to raise a raw torch.linalg.LinAlgError
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(60, 6, generator=g, dtype=torch.float64)
+    b = 1.5 * torch.randn(60, 6, generator=g, dtype=torch.float64) + 0.3
+    base = M.frechet_distance(a, b)
+    for s in (1e100, 1e-100, 2.0 ** 500):
+        assert M.frechet_distance(a * s, b * s) == pytest.approx(base * s * s, rel=1e-12), s
+    assert M.frechet_distance(a + 1e6, b + 1e6) == pytest.approx(base, rel=1e-8)
+    for s in (1e200, 1e300):
+        with pytest.raises(ValueError, match="exceeds float64's range"):
+            M.frechet_distance(a * s, b * s)
+    with pytest.raises(ValueError, match="eigendecomposition failed"):
+        from unittest import mock
+        with mock.patch.object(M.torch.linalg, "eigh", side_effect=torch.linalg.LinAlgError("no convergence")):
+            M.frechet_distance(a, b)
+
+
 def test_fd_cnn_floor_and_order(digits, classifier):
     model, acc = classifier
     assert acc > 0.8
@@ -174,6 +192,23 @@ def test_precision_recall_identical_collapsed_and_noisy():
     spread = 2.0 * torch.randn(1000, 4, generator=g)                        # covering but off-manifold
     pr = M.precision_recall(real, spread, batch_size=128)
     assert pr["precision"] < 0.7 and pr["recall"] > 0.9
+
+
+def test_precision_recall_invariant_to_shift_and_scale():
+    # used to drift with an offset (0.59 -> 0.62 at 1e4, 1.0 at 1e6) and give 1.0 / 1.0 at scale 1e+-200
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(200, 8, generator=g, dtype=torch.float64)
+    b = 1.3 * torch.randn(200, 8, generator=g, dtype=torch.float64) + 0.2
+    base = M.precision_recall(a, b)
+    assert 0.3 < base["precision"] < 0.9 and base["recall"] > 0.9
+    shift = torch.randn(8, generator=g, dtype=torch.float64)
+    for c in (1e4, 1e6, 1e9):
+        assert M.precision_recall(a + c * shift, b + c * shift) == base, c
+    for s in (1e200, 1e-200, 3.7, 1e-300, 1e300):
+        assert M.precision_recall(a * s, b * s) == base, s
+    big = torch.full((5, 3), 1.7e308, dtype=torch.float64)
+    assert M.precision_recall(big, big)["precision"] == 1.0
+    assert M.precision_recall(a * 1e300 + 1.7e308, b * 1e300 + 1.7e308)["k"] == 3   # no overflow
 
 
 def test_precision_recall_fall_with_blur(digits, classifier):

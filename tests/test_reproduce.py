@@ -102,13 +102,13 @@ def test_set_never_runs_code_and_checks_types(tmp_path, capsys, monkeypatch, ite
 
 def test_set_values_are_literals_of_the_parameters_type():
     declared = page_parameters(read_page(ROOT / "book", "distance"), "distance")
-    assert declared["radius"] == 1.0 and declared["k"] == 100_000
-    check_parameters("distance", parse_overrides(["radius=2", "k=10", "hist_dims=[3]"]), declared, "--set")
+    assert declared["radius"] == 1.0 and declared["n"] == 100_000
+    check_parameters("distance", parse_overrides(["radius=2", "n=10", "hist_dims=[3]"]), declared, "--set")
     quoted = parse_overrides(['x=a\\"); import os; os.system("touch X")'])
     check_parameters("p", quoted, {"x": "a"}, "--set")          # a string stays a string literal
     assert quoted["x"] == 'a\\"); import os; os.system("touch X")'
     with pytest.raises(ValueError, match="int"):
-        check_parameters("distance", {"k": 1.5}, declared, "--set")
+        check_parameters("distance", {"n": 1.5}, declared, "--set")
 
 
 @pytest.mark.parametrize("case", ["missing-plan", "bad-yaml", "list-plan", "scalar-plan", "missing-book",

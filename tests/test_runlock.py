@@ -38,6 +38,7 @@ def test_stale_lock_file_is_taken_over(tmp_path):
 
 def test_a_file_in_the_way_is_refused(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(ValueError, match="not a folder"):
-        with run_lock(tmp_path / "f" / "run"):
-            pass
+    for path in (tmp_path / "f" / "run", tmp_path / "f"):
+        with pytest.raises(ValueError, match="not a folder"):
+            with run_lock(path):
+                pass
