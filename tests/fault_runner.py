@@ -8,8 +8,12 @@ The process kills itself, as an out-of-memory killer or a pulled plug would: no 
 import os
 import signal
 import sys
+from pathlib import Path
 
-import torch
+# the checkout this file is in, not whatever sphericalae the interpreter has installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
 
 
 def die():
