@@ -23,7 +23,8 @@ import torch
 
 from .cache import cached
 from .config import TrainConfig
-from .metrics import features, frechet_distance, mse, precision_recall, swd
+from .features import digit_classifier, features
+from .metrics import frechet_distance, mse, precision_recall, swd
 from .models import ModelConfig, trained
 from .seeding import derive_seed
 
@@ -113,7 +114,6 @@ def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, 
     real-vs-real scores, "accuracy": FD-CNN network's held-out accuracy, "n": held-out size}``."""
     def compute():
         from .data import load
-        from .metrics import digit_classifier
 
         data = load(dataset)
         models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
@@ -124,7 +124,8 @@ def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, 
         floor = real_floor(heldout, data[0].tensors[0][:len(heldout)], fd_net)
         return {"scores": rows, "floor": floor, "accuracy": accuracy, "n": len(heldout)}
 
-    return cached("reconstruction-study", _study_key(dataset, latent_dim, epochs, seeds, batch_size, device), compute)
+    return cached("reconstruction-study", _study_key(dataset, latent_dim, epochs, seeds, batch_size, device), compute,
+                  sources=(__name__,))
 
 
 def prior_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto",
@@ -136,7 +137,6 @@ def prior_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_siz
     a cell is ``"own prior"`` or ``"PRIOR / PIPELINE"``. Draws of seed s come from stream (s, prior)."""
     def compute():
         from .data import load
-        from .metrics import digit_classifier
         from .ops import PIPELINES, sample_prior
         from .paper import PRIORS
 
@@ -168,7 +168,7 @@ def prior_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_siz
 
     key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "n_samples": n_samples,
            "gmm_components": gmm_components}
-    return cached("prior-study", key, compute)
+    return cached("prior-study", key, compute, sources=(__name__,))
 
 
 def structure_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto",
@@ -207,4 +207,4 @@ def structure_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch
         return {"scores": rows, "maps": maps, "labels": yte, "n": len(xte)}
 
     key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "tsne_runs": tsne_runs, "k": k}
-    return cached("structure-study", key, compute)
+    return cached("structure-study", key, compute, sources=(__name__,))

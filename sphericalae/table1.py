@@ -49,9 +49,10 @@ def table1(gan, real, *, n=1000, seed=0, reps=1, radius=1.0, classifier=None, pr
     reference set and a floor set (:func:`sphericalae.tables.floor_split`, key ``("table1", rep)``)
     and draws new codes.
     FD-CNN is the Frechet distance on the features of ``classifier`` (default
-    :func:`sphericalae.metrics.digit_classifier`); precision/recall are the improved ones (k = 3)
+    :func:`sphericalae.features.digit_classifier`); precision/recall are the improved ones (k = 3)
     on the same features. ``radius``: see :func:`latents`."""
-    from .metrics import digit_classifier, features, frechet_distance
+    from .features import digit_classifier, features
+    from .metrics import frechet_distance
     from .paper import PRIORS
 
     model = digit_classifier()[0] if classifier is None else classifier

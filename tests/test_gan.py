@@ -12,7 +12,7 @@ from sphericalae.__main__ import main
 from sphericalae.gan import (GAN_ARCHS, GANConfig, GANTrainConfig, build_gan, fit_gan, gan_arch_for,
                              load_gan_checkpoint, load_gan_run)
 from sphericalae.table1 import latents, table1, table1_frame
-from sphericalae.metrics import DigitClassifier
+from sphericalae.features import DigitClassifier
 from sphericalae.ops import PIPELINES
 from sphericalae.paper import PRIORS
 

