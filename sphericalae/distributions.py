@@ -31,6 +31,7 @@ correction of Naesseth et al. 2017 (without it that estimator is biased).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -40,13 +41,15 @@ from torch.distributions.kl import register_kl
 
 from torch.distributions.utils import lazy_property
 
-from .bessel import bessel_ratio, bessel_terms, log_hyp0f1_normalizer, one_minus_bessel_ratio, vmf_kl_to_uniform
+from .bessel import (K_MAX, BesselTerms, bessel_ratio, bessel_terms, log_hyp0f1_normalizer, one_minus_bessel_ratio,
+                     vmf_kl_to_uniform)
 
 __all__ = ["VonMisesFisher", "HypersphericalUniform", "PowerSpherical", "power_spherical"]
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(32)
 _GL_U, _GL_W = torch.from_numpy((_GL_NODES + 1) / 2), torch.from_numpy(_GL_WEIGHTS / 2)   # on (0, 1)
-_CANDIDATES = 3   # Wood proposals per entry and round: with acceptance >= 0.69, ~97% finish per round
+_FIRST_CANDIDATES = 2   # Wood proposals per entry in the first round: acceptance >= 0.65, so >= 88% finish
+_MORE_CANDIDATES = 8    # per entry in later rounds (few entries): all but < 3e-4 of them finish
 
 
 def _log_sphere_area(m: int) -> float:
@@ -70,9 +73,16 @@ class HypersphericalUniform(Distribution):
         self.dtype = dtype or torch.get_default_dtype()
         super().__init__(torch.Size(), torch.Size([self.dim]), validate_args=validate_args)
 
-    def rsample(self, sample_shape=torch.Size()):
+    def rsample(self, sample_shape=torch.Size(), generator=None):
+        """Uniform draws of shape ``sample_shape + (dim,)``; ``generator``: a ``torch.Generator`` on
+        the device or an int seed (default: torch's global generator)."""
         shape = torch.Size(sample_shape) + self.event_shape
-        return torch.nn.functional.normalize(torch.randn(shape, device=self.device, dtype=self.dtype), dim=-1)
+        g = torch.randn(shape, device=self.device, dtype=self.dtype, generator=_generator(generator, self.device))
+        return torch.nn.functional.normalize(g, dim=-1)
+
+    def sample(self, sample_shape=torch.Size(), generator=None):
+        with torch.no_grad():
+            return self.rsample(sample_shape, generator)
 
     def log_prob(self, value):
         if self._validate_args:
@@ -86,13 +96,20 @@ class HypersphericalUniform(Distribution):
         return f"HypersphericalUniform(dim={self.dim})"
 
 
-def _check_on_sphere(x, m, name="value", tol=1e-3):
-    if x.shape[-1] != m:
-        raise ValueError(f"{name} must have last dimension m = {m}, got shape {tuple(x.shape)}")
-    norms = torch.linalg.vector_norm(x.detach().double(), dim=-1)
-    if not bool(((norms - 1).abs() <= tol).all()):
-        raise ValueError(f"{name} must lie on the unit sphere (norm 1 along the last axis); "
-                         f"norms range over [{float(norms.min()):.4g}, {float(norms.max()):.4g}]")
+def _check_on_sphere(x, dim, name="value"):
+    """Refuse x unless ``x.shape[-1] == dim`` and every norm is 1 within 1e-3, or within 4 eps of x's
+    dtype where that is larger (a normalised bfloat16 vector is off by up to ~eps/2)."""
+    if x.shape[-1] != dim:
+        raise ValueError(f"{name} must have last dimension dim = {dim}, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.double()
+    tol = max(1e-3, 4 * torch.finfo(x.dtype).eps)
+    # in x's dtype (its rounding is far below tol), half types in float32; one host sync
+    norms = torch.linalg.vector_norm(x.detach(), dim=-1, dtype=torch.float32 if x.element_size() < 4 else None)
+    lo, hi = torch.stack(torch.aminmax(norms)).tolist() if norms.numel() else (1.0, 1.0)
+    if not (lo >= 1 - tol and hi <= 1 + tol):                  # NaN norms are refused too
+        raise ValueError(f"{name} must lie on the unit sphere (norm 1 along the last axis, within {tol:.2g}); "
+                         f"norms range over [{lo:.4g}, {hi:.4g}]")
 
 
 class _ImplicitW(torch.autograd.Function):
@@ -114,17 +131,19 @@ class _ImplicitW(torch.autograd.Function):
             # on the circle w = cos(theta), sin = sin(theta) with theta = |angle| in [0, pi]
             dtheta = _circle_dtheta_dk(one_minus_w, k.detach().double(), one_minus_a)
             dw, dsin = -sin * dtheta, w * dtheta
+            total = grad_w.double() * dw + grad_sin.double() * dsin
         else:
-            dw = implicit_dw_dk(w, k.detach(), ctx.m, one_minus_w=one_minus_w, one_minus_a=one_minus_a)
-            dsin = torch.where(sin > 0, -w * dw / sin, torch.zeros_like(dw))   # dw ~ sin^2 / k as sin -> 0
-        total = grad_w.double() * dw + grad_sin.double() * dsin
+            dw = _dw_dk(w, one_minus_w, k.detach().double(), ctx.m, one_minus_a)
+            # d sin/dk = -(w / sin) dw/dk, and 0 at sin = 0 (dw ~ sin^2 / k as sin -> 0)
+            w_over_sin = torch.where(sin > 0, w / sin, 0.0)
+            total = dw * torch.addcmul(grad_w.double(), grad_sin.double(), w_over_sin, value=-1)
         return None, None, total.to(k.dtype), None, None, None
 
 
-def _span(g1, g2):
-    """Where a side integral of ``exp(-g1 x - g2 x^2 / 2 + ...)`` (g1, g2 >= 0) can be truncated:
-    40 local decay lengths ``1 / (g1 + sqrt(g2))`` (conservative: the density need not stay log-concave)."""
-    return 40 / (g1 + torch.sqrt(g2) + 1e-300)
+@functools.lru_cache(maxsize=None)
+def _gauss_legendre(device: torch.device):
+    """The 32 Gauss-Legendre nodes and weights on (0, 1), float64, on ``device`` (cached)."""
+    return _GL_U.to(device), _GL_W.to(device)
 
 
 def _circle_dtheta_dk(one_minus_w, k, one_minus_a):
@@ -145,12 +164,13 @@ def _circle_dtheta_dk(one_minus_w, k, one_minus_a):
     outer = torch.minimum(math.pi - theta, 100 / (k * s + torch.sqrt(k * k * s * s + 100 * k * c.clamp_min(0)) + 1e-300))
     start = torch.where(near, torch.zeros_like(theta), theta)
     span = torch.where(near, theta, outer)
-    u = _GL_U.to(theta.device).view((-1,) + (1,) * theta.dim())
+    nodes, weights = _gauss_legendre(theta.device)
+    u = nodes.view((-1,) + (1,) * theta.dim())
     phi = start + span * u
     half = (phi - theta) / 2
     log_ratio = -2 * k * torch.sin((phi + theta) / 2) * torch.sin(half)
     integrand = (one_minus_a - 2 * torch.sin(phi / 2) ** 2) * torch.exp(log_ratio)
-    side = torch.tensordot(_GL_W.to(theta.device), integrand, dims=1) * span
+    side = torch.tensordot(weights, integrand, dims=1) * span
     return torch.where(near, -side, side)
 
 
@@ -176,37 +196,98 @@ def implicit_dw_dk(w, k, m: int, a=None, *, one_minus_w=None, one_minus_a=None):
         b = 1 - a.double().expand_as(w)
     else:
         b = one_minus_bessel_ratio(m / 2 - 1, k)
+    return _dw_dk(w, delta, k, m, b).to(dtype)
+
+
+def _dw_dk(w, delta, k, m: int, b):
+    """:func:`implicit_dw_dk` on float64 tensors of one shape: w, ``delta = 1 - w``, k, ``b = 1 - A``."""
     if m == 2:
-        theta_sin = torch.sqrt((delta * (2 - delta)).clamp_min(0))
-        return (-theta_sin * _circle_dtheta_dk(delta, k, b)).to(dtype)
+        return -torch.sqrt((delta * (2 - delta)).clamp_min(0)) * _circle_dtheta_dk(delta, k, b)
     q = (m - 3) / 2
     one_m_w2 = (delta * (2 - delta)).clamp_min(1e-300)        # 1 - w^2
-    g1 = k - 2 * q * w / one_m_w2                            # d/dt log p at w
-    g2 = 2 * q * (1 + w * w) / one_m_w2 / one_m_w2 if q != 0 else torch.zeros_like(w)   # -d2/dt2 log p at w
-    # integrate over the side away from the mode: [-1, w] (sign -1) if the density increases at w
-    # (mode above), else [w, 1] (sign +1); int_w^1 = sign * (integral over that side, taken outwards)
-    sign = torch.where(g1 > 0, -1.0, 1.0).to(w.dtype)
-    length = torch.where(sign > 0, delta, 2 - delta)          # distance from w to the end of that side
-    step = sign * torch.minimum(length, _span(g1.abs(), g2))  # signed span: beyond it, p < e^-40 p(w)
-    u = _GL_U.to(w.device).view((-1,) + (1,) * w.dim())       # (G, 1, ...) nodes in (0, 1)
-    d_t = delta - step * u                                     # 1 - t at the nodes t = w + step u
-    log_ratio = (k * step) * u                                 # log p(t) - log p(w), exp part
+    g1 = k - 2 * q * w / one_m_w2 if q != 0 else k            # d/dt log p at w
+    # integrate over the side away from the mode: [w, 1] if the density decreases at w (mode below),
+    # else [-1, w], over at most 40 local decay lengths 1 / (|g1| + sqrt(g2)), g2 = -d2/dt2 log p at w
+    # (beyond them, p < e^-40 p(w); conservative). step: the signed span from w, so int_w^1 = int_0^1 (...) step du
+    decay = g1.abs() + torch.sqrt(2 * q * (1 + w * w)) / one_m_w2 if q != 0 else g1.abs()
+    up = g1 <= 0
+    step = torch.minimum(torch.where(up, delta, 2 - delta), 40 / decay)
+    step = torch.where(up, step, -step)
+    nodes, weights = _gauss_legendre(w.device)
+    u = nodes.view((-1,) + (1,) * w.dim())                     # (G, 1, ...) nodes in (0, 1)
+    d_t = torch.addcmul(delta, step, u, value=-1)              # 1 - t at the nodes t = w + step u
+    log_ratio = k * step * u                                   # log p(t) - log p(w): exp part, then the power
     if q != 0:
-        log_ratio = log_ratio + q * (torch.log((d_t * (2 - d_t)).clamp_min(1e-300)) - torch.log(one_m_w2))
+        log_ratio = log_ratio + torch.log(d_t * (2 - d_t) / one_m_w2) * q   # log(0) = -inf: p(+-1) = 0
     integrand = (b - d_t) * torch.exp(log_ratio)               # t - A = (1 - A) - (1 - t)
-    side = torch.tensordot(_GL_W.to(w.device), integrand, dims=1) * step.abs()
-    return (sign * side).to(dtype)
+    return torch.tensordot(weights, integrand, dims=1) * step
+
+
+def _wood_constants(m: int, k):
+    """Per-entry constants of Wood's sampler at concentration k (float64, 1-d), stacked as (3, n):
+    ``b = (m-1) / (2k + sqrt(4k^2 + (m-1)^2))`` (the cancellation-free form), ``2 a b`` with
+    ``a = ((m-1) + 2k + sqrt(4k^2 + (m-1)^2)) / 4``, and ``-d = (m-1) log(m-1) - 4 a b / (1 + b)``."""
+    c = (m - 1) / 2
+    k_root = k + torch.hypot(k, torch.tensor(c, dtype=k.dtype, device=k.device))   # (2k + root) / 2
+    b = c / k_root
+    two_ab = b * (k_root + c)
+    return torch.stack([b, two_ab, (m - 1) * math.log(m - 1) - 2 * two_ab / (1 + b)])
+
+
+def _wood_round(m: int, constants, candidates: int, generator):
+    """One rejection round of Wood's sampler for every column of ``constants`` (from
+    :func:`_wood_constants`): ``candidates`` independent proposals each, of which the first
+    accepted one is kept (as a sequential sampler would). Returns ``(1 - w, accepted)``; where
+    nothing was accepted 1 - w is meaningless. A NaN concentration gives an accepted NaN (it
+    propagates instead of looping)."""
+    b, two_ab, neg_d = constants
+    alpha = torch.full((2, candidates) + b.shape, (m - 1) / 2, dtype=b.dtype, device=b.device)
+    g1, g2 = torch._standard_gamma(alpha, generator=generator)   # e = g1 / (g1 + g2) ~ Beta((m-1)/2, (m-1)/2)
+    denom = torch.addcmul(g2, b, g1)                             # (g1 + g2) (1 - (1 - b) e)
+    t = two_ab * (g1 + g2) / denom
+    exponential = torch.empty_like(t).exponential_(generator=generator)   # -log U
+    # accept iff (m-1) log t - t + d >= log U
+    reject = torch.log(t) * (m - 1) - t + exponential < neg_d
+    proposals = (2 * b) * g1 / denom                             # 1 - w = 2 b e / (1 - (1 - b) e): no cancellation
+    one_minus_w = proposals[-1]
+    for j in range(candidates - 2, -1, -1):                      # keep the first accepted candidate
+        one_minus_w = torch.where(reject[j], one_minus_w, proposals[j])
+    return one_minus_w, ~reject.all(0)
+
+
+def _generator(generator, device):
+    """``None`` (torch's default generator), a ``torch.Generator`` on ``device``, or an int seed."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        return torch.Generator(device=device).manual_seed(int(generator))
+    raise ValueError(f"generator must be None, a torch.Generator or an int seed, got {generator!r}")
+
+
+def _check_concentration(k):
+    """Refuse a concentration outside [0, K_MAX] (one host sync); NaN passes (it propagates)."""
+    if k.numel() == 0:
+        return
+    lo, hi = torch.stack(torch.aminmax(k.detach())).tolist()
+    if lo < 0 or hi > K_MAX:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"the concentration must lie in [0, 2^100 = {K_MAX:.3g}] (the range where the vMF's "
+                         f"Bessel functions are verified and its sampler terminates), got {bad!r}")
 
 
 class VonMisesFisher(Distribution):
-    """von Mises-Fisher distribution on S^(m-1) in R^m, m = ``loc.shape[-1]`` >= 2.
+    """von Mises-Fisher distribution on S^(dim-1) in R^dim, ``dim = loc.shape[-1] >= 2``.
 
-    ``loc``: unit vectors ``(..., m)``; ``concentration``: k >= 0, of shape ``(...)`` or ``(..., 1)``
-    (broadcast against ``loc.shape[:-1]``). k = 0 is the uniform distribution. ``rsample`` is
-    reparameterized in both (see the module docstring for how the gradient in k is obtained).
+    ``loc``: unit vectors ``(..., dim)`` (checked to a tolerance of 1e-3, or 4 eps of the dtype
+    where that is larger, when validating); ``concentration``: 0 <= k <= K_MAX = 2^100, of shape
+    ``(...)`` or ``(..., 1)`` (broadcast against ``loc.shape[:-1]``); a k outside that range
+    (negative, infinite, > 1.27e30) raises ValueError here, whether or not arguments are validated.
+    k = 0 is the uniform distribution. ``rsample`` is reparameterized in both (see the module
+    docstring for how the gradient in k is obtained) and takes an optional ``generator``.
     """
 
-    arg_constraints = {"loc": constraints.real_vector, "concentration": constraints.nonnegative}
+    # loc is checked by _check_on_sphere when validating (a unit norm implies finite entries)
+    arg_constraints = {"concentration": constraints.nonnegative}
     support = constraints.real_vector
     has_rsample = True
 
@@ -214,28 +295,43 @@ class VonMisesFisher(Distribution):
         loc = torch.as_tensor(loc)
         concentration = torch.as_tensor(concentration, dtype=loc.dtype, device=loc.device)
         if loc.dim() < 1 or loc.shape[-1] < 2:
-            raise ValueError(f"loc must have a last dimension m >= 2, got shape {tuple(loc.shape)}")
+            raise ValueError(f"loc must have a last dimension dim >= 2, got shape {tuple(loc.shape)}")
         if concentration.dim() == loc.dim() and concentration.shape[-1] == 1:
             concentration = concentration.squeeze(-1)
         batch_shape = torch.broadcast_shapes(loc.shape[:-1], concentration.shape)
-        self.m = loc.shape[-1]
-        self.loc = loc.expand(batch_shape + (self.m,))
+        self.dim = loc.shape[-1]
+        self.loc = loc.expand(batch_shape + (self.dim,))
         self.concentration = concentration.expand(batch_shape)
         self.max_rounds = max_rounds
-        super().__init__(batch_shape, torch.Size([self.m]), validate_args=validate_args)
+        super().__init__(batch_shape, torch.Size([self.dim]), validate_args=validate_args)
+        _check_concentration(concentration)
         if self._validate_args:
-            _check_on_sphere(self.loc, self.m, "loc")
+            _check_on_sphere(self.loc, self.dim, "loc")
+
+    def expand(self, batch_shape, _instance=None):
+        """The same distribution broadcast to ``batch_shape`` (views, no copy; Bessel terms already
+        computed are expanded too)."""
+        new = self._get_checked_instance(VonMisesFisher, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.dim, new.max_rounds = self.dim, self.max_rounds
+        new.loc = self.loc.expand(batch_shape + self.event_shape)
+        new.concentration = self.concentration.expand(batch_shape)
+        if "_bessel" in self.__dict__:
+            new._bessel = BesselTerms(*(t.expand(batch_shape) for t in self._bessel))
+        super(VonMisesFisher, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     # --- moments and densities ---------------------------------------------------------------
     @lazy_property
     def _bessel(self):
-        """(log I_v, log S_v, A_m) at the concentration, float64, computed once per distribution."""
-        return bessel_terms(self.m / 2 - 1, self.concentration)
+        """(log I_v, log S_v, A_m, ...) at the concentration, float64, computed once per distribution."""
+        return bessel_terms(self.dim / 2 - 1, self.concentration)
 
     @property
     def mean_resultant(self):
         """A_m(k) = E[mu . z] = I_{m/2}(k) / I_{m/2-1}(k)."""
-        return bessel_ratio(self.m / 2 - 1, self.concentration, terms=self._bessel)
+        return bessel_ratio(self.dim / 2 - 1, self.concentration, terms=self._bessel)
 
     @property
     def mean(self):
@@ -247,58 +343,50 @@ class VonMisesFisher(Distribution):
 
     def _log_normalizer(self):
         """log C_m(k) = -log S_v(k) + v log 2 + lgamma(v+1) - (v+1) log(2 pi), finite at k = 0."""
-        v = self.m / 2 - 1
+        v = self.dim / 2 - 1
         const = v * math.log(2) + math.lgamma(v + 1) - (v + 1) * math.log(2 * math.pi)
         return const - log_hyp0f1_normalizer(v, self.concentration, terms=self._bessel)
 
     def log_prob(self, value):
         if self._validate_args:
-            _check_on_sphere(value, self.m)
+            _check_on_sphere(value, self.dim)
         return self._log_normalizer() + self.concentration * (self.loc * value).sum(-1)
 
     def entropy(self):
         return -(self._log_normalizer() + self.concentration * self.mean_resultant)
 
     # --- sampling ----------------------------------------------------------------------------
-    def _sample_w(self, shape):
-        """w = mu.z by Wood's rejection sampler, float64; returns (w, 1 - w)."""
-        m = self.m
+    def _sample_w(self, shape, generator=None):
+        """w = mu.z by Wood's rejection sampler, float64; returns (w, 1 - w). The first round draws
+        _FIRST_CANDIDATES proposals for every entry, later rounds _MORE_CANDIDATES for each entry
+        still to draw; one host sync per round (to know which are left)."""
+        m = self.dim
         k = self.concentration.detach().double().expand(shape).reshape(-1)
-        root = torch.sqrt(4 * k * k + (m - 1) ** 2)
-        b = (m - 1) / (2 * k + root)                          # cancellation-free form of b
-        a = ((m - 1) + 2 * k + root) / 4
-        d = 4 * a * b / (1 + b) - (m - 1) * math.log(m - 1)
-        half = torch.full((_CANDIDATES, k.numel()), (m - 1) / 2, dtype=k.dtype, device=k.device)
-        one_minus_w = torch.empty_like(k)
-        todo = torch.arange(k.numel(), device=k.device)      # flat indices still to draw
+        constants = _wood_constants(m, k)
+        one_minus_w, todo = None, None
         for _ in range(self.max_rounds):
+            if todo is None:                                   # first round: every entry
+                one_minus_w, ok = _wood_round(m, constants, _FIRST_CANDIDATES, generator)
+                todo = (~ok).nonzero()[:, 0]
+            else:
+                value, ok = _wood_round(m, constants[:, todo], _MORE_CANDIDATES, generator)
+                one_minus_w[todo] = value
+                todo = todo[~ok]
             if todo.numel() == 0:
-                break
-            # a few proposals per entry still to draw; the first accepted one is kept
-            n = todo.numel()
-            g1, g2 = torch._standard_gamma(half[:, :n]), torch._standard_gamma(half[:, :n])
-            # e = g1 / (g1 + g2) ~ Beta((m-1)/2, (m-1)/2); 1 - (1 - b) e = (g2 + b g1) / (g1 + g2)
-            bb, aa = b[todo], a[todo]
-            denom = g2 + bb * g1
-            t = 2 * aa * bb * (g1 + g2) / denom
-            accept = (m - 1) * torch.log(t) - t + d[todo] >= torch.log(torch.rand_like(g1))
-            proposals = 2 * bb * g1 / denom                     # 1 - w = 2 b e / (1 - (1 - b) e), no cancellation
-            value, ok = proposals[-1], accept[-1]
-            for j in range(_CANDIDATES - 2, -1, -1):             # keep the first accepted proposal
-                value = torch.where(accept[j], proposals[j], value)
-                ok = ok | accept[j]
-            one_minus_w[todo[ok]] = value[ok]
-            todo = todo[~ok]
-        if todo.numel():
-            raise RuntimeError(f"vMF sampler: {todo.numel()} draws still rejected after "
-                               f"{self.max_rounds} rounds (m = {m}); refusing to return them")
-        one_minus_w = one_minus_w.view(shape)
-        return 1 - one_minus_w, one_minus_w
+                one_minus_w = one_minus_w.view(shape)
+                return 1 - one_minus_w, one_minus_w
+        left = k.numel() if todo is None else todo.numel()
+        raise RuntimeError(f"vMF sampler: {left} draws still rejected after {self.max_rounds} rounds "
+                           f"(dim = {m}); refusing to return them")
 
-    def rsample(self, sample_shape=torch.Size()):
-        shape = self._extended_shape(sample_shape)          # sample + batch + (m,)
-        m, dtype = self.m, self.loc.dtype
-        w, one_minus_w = self._sample_w(shape[:-1])            # float64
+    def rsample(self, sample_shape=torch.Size(), generator=None):
+        """Draws of shape ``sample_shape + batch_shape + (dim,)`` in loc's dtype, differentiable in
+        loc and concentration. ``generator``: a ``torch.Generator`` on loc's device or an int seed
+        (default: torch's global generator)."""
+        generator = _generator(generator, self.loc.device)
+        shape = self._extended_shape(sample_shape)          # sample + batch + (dim,)
+        m, dtype = self.dim, self.loc.dtype
+        w, one_minus_w = self._sample_w(shape[:-1], generator)   # float64
         k = self.concentration.expand(shape[:-1])
         if k.requires_grad:
             one_minus_a = self._bessel.one_minus_ratio.expand(shape[:-1])
@@ -306,37 +394,39 @@ class VonMisesFisher(Distribution):
         else:
             sin = torch.sqrt((one_minus_w * (2 - one_minus_w)).clamp_min(0)).to(dtype)
             w = w.to(dtype)
-        if m == 2:   # S^0 = {-1, 1}: the sign of the von Mises angle
-            v = torch.where(torch.rand(shape[:-1] + (1,), device=self.loc.device) < 0.5, -1.0, 1.0).to(dtype)
-        else:
-            v = torch.nn.functional.normalize(torch.randn(shape[:-1] + (m - 1,), dtype=dtype, device=self.loc.device), dim=-1)
-        z0 = torch.cat([w.unsqueeze(-1), sin.unsqueeze(-1) * v], dim=-1)   # around e1
-        return self._rotate(z0)
+        g = torch.randn(shape[:-1] + (m - 1,), dtype=dtype, device=self.loc.device, generator=generator)
+        if m == 2:   # S^0 = {-1, 1}: the sign of the von Mises angle (a normal's sign; 0 counts as +)
+            g = torch.copysign(torch.ones((), dtype=dtype, device=g.device), g)
+        return _rotate(self.loc.expand(shape), w, sin, g)
 
-    def _rotate(self, z0):
-        """Apply an isometry R with R e1 = loc: H_{e1-mu} if mu_1 <= 0, else -H_{e1+mu}."""
-        mu = self.loc.expand(z0.shape)
-        e1 = torch.zeros_like(mu)
-        e1[..., 0] = 1
-        flip = (mu[..., :1] > 0)
-        u = torch.where(flip, e1 + mu, e1 - mu)
-        u = u / torch.linalg.vector_norm(u, dim=-1, keepdim=True)   # norm >= sqrt(2) by the choice
-        reflected = z0 - 2 * (u * z0).sum(-1, keepdim=True) * u
-        return torch.where(flip, -reflected, reflected)
-
-    def sample(self, sample_shape=torch.Size()):
+    def sample(self, sample_shape=torch.Size(), generator=None):
         with torch.no_grad():
-            return self.rsample(sample_shape)
+            return self.rsample(sample_shape, generator)
 
     def __repr__(self):
-        return f"VonMisesFisher(m={self.m}, batch_shape={tuple(self.batch_shape)})"
+        return f"VonMisesFisher(dim={self.dim}, batch_shape={tuple(self.batch_shape)})"
+
+
+def _rotate(mu, w, sin, g):
+    """``R z0`` for ``z0 = (w, sin g / |g|)`` (g: the tangent direction, ``(..., dim - 1)``), with R
+    an isometry, ``R e1 = mu``: with ``s = sign(mu_1)`` (+-1) and ``u = mu + s e1`` (``|u|^2 = 2 (1 +
+    |mu_1|) >= 2``: never degenerate, mu close to +-e1 included), R is minus the Householder
+    reflection through u, i.e. ``R z = -s z + s c mu + c e1`` with ``c = 2 u.z / |u|^2``. Built
+    without forming e1, u or z0: a few passes over (..., dim); mu is taken as a unit vector."""
+    mu1 = mu[..., 0]
+    s = torch.copysign(torch.ones((), dtype=mu.dtype, device=mu.device), mu1)
+    tangent = sin / torch.linalg.vector_norm(g, dim=-1)          # z0 = (w, tangent g)
+    c = (w * (mu1 + s) + tangent * torch.linalg.vecdot(mu[..., 1:], g)) / (1 + s * mu1)
+    out = torch.cat([(c - s * w).unsqueeze(-1), g * (-s * tangent).unsqueeze(-1)], dim=-1)
+    return torch.addcmul(out, (s * c).unsqueeze(-1), mu)
 
 
 @register_kl(VonMisesFisher, HypersphericalUniform)
 def _kl_vmf_uniform(p, q):
-    if p.m != q.dim:
-        raise ValueError(f"KL between a vMF on S^{p.m - 1} (m = {p.m}) and a uniform on S^{q.dim - 1} (dim = {q.dim})")
-    return vmf_kl_to_uniform(p.m, p.concentration, terms=p._bessel)
+    if p.dim != q.dim:
+        raise ValueError(f"KL between a vMF on S^{p.dim - 1} (dim = {p.dim}) and a uniform on S^{q.dim - 1} "
+                         f"(dim = {q.dim})")
+    return vmf_kl_to_uniform(p.dim, p.concentration, terms=p._bessel)
 
 
 # --- Power Spherical (De Cao & Aziz 2020), from the `power-spherical` package -------------------

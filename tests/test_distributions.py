@@ -111,7 +111,7 @@ def test_registered_kl_is_the_bessel_kl():
 
 
 def test_kl_with_mismatched_dimension_is_refused():
-    with pytest.raises(ValueError, match="m = 10"):
+    with pytest.raises(ValueError, match="dim = 10"):
         kl_divergence(VonMisesFisher(unit(10), 1.0), HypersphericalUniform(11))
 
 
@@ -189,7 +189,7 @@ def test_no_nan_forward_or_backward_on_grid(dtype):
     (torch.tensor([1.0, 1.0, 0.0]), 1.0, "unit sphere"),
     (unit(3, dtype=torch.float32), -1.0, "concentration"),
     (unit(3, dtype=torch.float32), float("nan"), "concentration"),
-    (torch.tensor([1.0]), 1.0, "m >= 2"),
+    (torch.tensor([1.0]), 1.0, "dim >= 2"),
 ])
 def test_bad_arguments_are_refused(loc, k, msg):
     with pytest.raises(ValueError, match=msg):
