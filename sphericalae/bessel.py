@@ -118,57 +118,67 @@ class BesselTerms(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def _debye_constants(v: float, device: torch.device):
     """Per (order, device), cached: the orders (v, v+1) and their scales (v+1, v+2) as (2, 1) columns,
-    and for each order the (8, 16) matrix ``[delta | p delta]`` of :func:`_debye_coefficients`
-    (``p delta_p`` are the coefficients of ``sigma dx/dsigma``)."""
+    for each order the (8, 16) matrix ``[delta | -p delta]`` of :func:`_debye_coefficients`
+    (``-p delta_p`` are the coefficients of ``-sigma dx/dsigma``), and ``2 v + 1`` as a 0-d tensor."""
     f64 = dict(dtype=torch.float64, device=device)
     p = torch.arange(1, _BLOCK * _BLOCK + 1, dtype=torch.float64).view(_BLOCK, _BLOCK).T   # p = 8 a + b
     mats = [_debye_coefficients(nu) for nu in (v, v + 1)]
-    both = torch.stack([torch.cat([d, p * d], dim=1) for d in mats])
-    return torch.tensor([[v], [v + 1]], **f64), torch.tensor([[v + 1], [v + 2]], **f64), both.to(**f64)
+    both = torch.stack([torch.cat([d, -p * d], dim=1) for d in mats])
+    return (torch.tensor([[v], [v + 1]], **f64), torch.tensor([[v + 1], [v + 2]], **f64), both.to(**f64),
+            torch.tensor(2 * v + 1, **f64))
 
 
 @functools.lru_cache(maxsize=None)
 def _series_constants(v: float, device: torch.device):
-    """Per (order, device), cached: ``1 / (j (v + j))`` for j = 1..39 as a column (the ratios of the
-    terms of S_v, over k^2/4), and the (3, 39) weights that turn the terms of ``S_v - 1`` into
+    """Per (order, device), cached: ``1 / (4 j (v + j))`` for j = 1..39 as a column (the ratios of the
+    terms of S_v, over k^2), and the (3, 39) weights that turn the terms of ``S_v - 1`` into
     ``S_v - 1``, ``S_{v+1} - 1`` (term_j (v+1)/(v+1+j)) and ``S_v - S_{v+1}`` (term_j j/(v+1+j))."""
     j = torch.arange(1, _SERIES_TERMS, dtype=torch.float64, device=device)
     weights = torch.stack([torch.ones_like(j), (v + 1) / (v + 1 + j), j / (v + 1 + j)])
-    return (1 / (j * (v + j))).unsqueeze(-1), weights
+    return (1 / (4 * j * (v + j))).unsqueeze(-1), weights
 
 
 def _debye_series(v: float, z: torch.Tensor):
     """For the orders v and v+1 (rows) at z > 0 (float64, 1-d): ``root = sqrt(nu^2 + z^2)``,
     ``x = sum_j P_j(y) / root^j`` (``= sum_j u_j(t) / nu^j``) and ``dx/dz``, each of shape (2, n).
     The polynomial in sigma is evaluated with 8 baby steps (sigma^1..8) and 8 giant steps
-    (sigma^0, 8, .., 56): one cumulative product each and one batched matrix product."""
-    orders, scales, coefficients = _debye_constants(v, z.device)
+    (sigma^0, 8, .., 56): one cumulative product each and two batched matrix products."""
+    orders, scales, coefficients, _ = _debye_constants(v, z.device)
     root = torch.hypot(orders, z)
     sigma = scales / root                                                    # <= (v + 2) / sqrt(v^2 + 400)
     baby = torch.cumprod(sigma.unsqueeze(-1).expand(*sigma.shape, _BLOCK), dim=-1)     # sigma^1 .. sigma^8
     giant = torch.cumprod(torch.cat([torch.ones_like(baby[..., :1]), baby[..., -1:].expand(*sigma.shape, _BLOCK - 1)],
                                     dim=-1), dim=-1)                         # sigma^0, sigma^8, .., sigma^56
     inner = torch.bmm(baby, coefficients).unflatten(-1, (2, _BLOCK))          # (2, n, 2, 8)
-    x, dx = (inner * giant.unsqueeze(-2)).sum(-1).unbind(-1)
+    x, minus_sigma_dx = (inner @ giant.unsqueeze(-1)).squeeze(-1).unbind(-1)
     # dx/dz = dx/dsigma dsigma/dz, dsigma/dz = -sigma z / root^2
-    return root, x, -(z / (root * root)) * dx
+    return root, x, minus_sigma_dx * z / root.square()
 
 
 def _debye_terms(v: float, k: torch.Tensor, power: torch.Tensor) -> BesselTerms:
     """By the Debye expansion at the orders v and v+1; for k > _series_max_k(v) >= 20 (1-d):
-    ``log I_v(k) - k``, ``L = log(I_{v+1}(k) / I_v(k))`` and ``dL/dk`` in cancellation-free forms."""
-    (r0, r1), (x0, x1), (dx0, dx1) = _debye_series(v, k)
-    n2 = 2 * v + 1                                                               # (v+1)^2 - v^2
-    # log I_v - k = v eta - k - log(2 pi root) / 2 + log(1 + x), v eta = root - v asinh(v / k)
-    log_ive = v * v / (r0 + k) - v * torch.asinh(v / k) - 0.5 * torch.log(2 * math.pi * r0) + torch.log1p(x0)
-    diff_asinh = torch.asinh(n2 / ((v + 1) * r0 + v * r1))                       # asinh((v+1)/k) - asinh(v/k)
-    log_ratio = (n2 / (r0 + r1) - torch.asinh((v + 1) / k) - v * diff_asinh
-                 - 0.25 * torch.log1p(n2 / (r0 * r0)) + torch.log1p(x1) - torch.log1p(x0))
-    d_log_ratio = (n2 / (k * (r0 + r1)) + 0.5 * n2 * (k / (r0 * r1)) / (r0 * r1)
-                   + dx1 / (1 + x1) - dx0 / (1 + x0))
+    ``log I_v(k) - k``, ``L = log(I_{v+1}(k) / I_v(k))`` and ``dL/dk`` in cancellation-free forms
+    (the operations common to both orders run on both rows at once)."""
+    orders, _, _, n2 = _debye_constants(v, k.device)                 # n2 = 2v + 1 = (v+1)^2 - v^2
+    root, x, dx = _debye_series(v, k)
+    r0, r1 = root
+    log1p_x = torch.log1p(x)
+    d_log1p_x = dx / (x + 1)
+    asinh = torch.asinh(orders / k)                                   # asinh(v / k), asinh((v+1) / k)
+    roots = r0 + r1                                                   # r1 - r0 = n2 / roots
+    # L = (r1 - r0) - asinh((v+1)/k) - v (asinh((v+1)/k) - asinh(v/k)) - log(r1/r0)/2 + log((1+x1)/(1+x0))
+    log_ratio = torch.sub(n2 / roots, asinh[1])
+    log_ratio = log_ratio.sub_(torch.asinh(n2 / torch.add(r0 * (v + 1), r1, alpha=v)), alpha=v)
+    log_ratio = log_ratio.sub_(torch.log1p(n2 / r0.square()), alpha=0.25).add_(log1p_x[1] - log1p_x[0])
+    d_log_ratio = torch.add(n2 / (k * roots), k / (r0 * r1).square(), alpha=0.5 * (2 * v + 1))
+    d_log_ratio = d_log_ratio.add_(d_log1p_x[1] - d_log1p_x[0])
+    # log I_v - k = v eta - k - log(2 pi root) / 2 + log(1 + x), v eta - k = v^2 / (root + k) - v asinh(v / k)
+    log_ive = torch.sub(log1p_x[0], torch.log(r0), alpha=0.5).sub_(0.5 * math.log(2 * math.pi))
+    if v > 0:
+        log_ive = log_ive.add_(v * v / (r0 + k)).sub_(asinh[0], alpha=v)
     ratio = torch.exp(log_ratio)
-    one_minus = -torch.expm1(log_ratio)
-    kl = -k * one_minus - log_ive + power                      # = k A - log S, without the O(k) terms
+    one_minus = torch.expm1(log_ratio).neg_()
+    kl = torch.sub(power, log_ive).addcmul_(k, one_minus, value=-1)   # = k A - log S, without the O(k) terms
     log_iv = log_ive + k
     return BesselTerms(log_iv, log_iv - power, ratio, one_minus, ratio * d_log_ratio, kl)
 
@@ -176,18 +186,19 @@ def _debye_terms(v: float, k: torch.Tensor, power: torch.Tensor) -> BesselTerms:
 def _series_terms(v: float, k: torch.Tensor, power: torch.Tensor) -> BesselTerms:
     """From the 0F1 series; accurate for k <= _series_max_k(v) (k = 0 included; 1-d)."""
     ratios, weights = _series_constants(v, k.device)
-    terms = torch.cumprod((k * k / 4) * ratios, dim=0)          # (39, n): term_j of S_v, j = 1..39
+    terms = (k.square() * ratios).cumprod_(dim=0)               # (39, n): term_j of S_v, j = 1..39
     s_v, s_v1, s_d = weights @ terms                            # S_v - 1, S_{v+1} - 1, S_v - S_{v+1}
     log_s = torch.log1p(s_v)
-    ratio = k * (1 + s_v1) / (2 * (v + 1) * (1 + s_v))
+    s_v = s_v + 1
+    ratio = (s_v1 + 1).mul_(k).div_(s_v).mul_(1 / (2 * (v + 1)))
     # 1 - A^2 - (2v+1) A/k with (2v+1) A/k = (2v+1)/(2v+2) (1 - s_d/S_v): the 1 - (2v+1)/(2v+2) done exactly
-    d_ratio = (1 + (2 * v + 1) * s_d / (1 + s_v)) / (2 * v + 2) - ratio * ratio
-    return BesselTerms(log_s + power, log_s, ratio, 1 - ratio, d_ratio, k * ratio - log_s)
+    d_ratio = (s_d / s_v).mul_((2 * v + 1) / (2 * v + 2)).add_(1 / (2 * v + 2)).addcmul_(ratio, ratio, value=-1)
+    return BesselTerms(log_s + power, log_s, ratio, 1 - ratio, d_ratio, torch.mul(k, ratio).sub_(log_s))
 
 
 def _split(k, small, v, power):
     """Both routes, each on its own elements, scattered back into (6, n)."""
-    idx_small, idx_large = small.nonzero().squeeze(-1), (~small).nonzero().squeeze(-1)
+    idx_small, idx_large = small.nonzero()[:, 0], (~small).nonzero()[:, 0]
     out = k.new_empty((6, k.numel()))
     out[:, idx_small] = torch.stack(_series_terms(v, k[idx_small], power[idx_small]))
     out[:, idx_large] = torch.stack(_debye_terms(v, k[idx_large], power[idx_large]))
@@ -198,13 +209,16 @@ def _terms(v: float, k: torch.Tensor) -> BesselTerms:
     """All Bessel terms in float64 for 0 <= k <= K_MAX, choosing the route per element."""
     shape = k.shape
     k = k.reshape(-1)
+    if k.numel() == 0:
+        return BesselTerms(*(k.view(shape) for _ in BesselTerms._fields))
     small = k <= _series_max_k(v)
-    n_small, n_bad = torch.stack([small.sum(), ((k < 0) | (k > K_MAX)).sum()]).tolist()   # one sync
-    if n_bad:
+    n_small, lo, hi = torch.stack([small.sum().to(k.dtype), *torch.aminmax(k)]).tolist()   # one sync; NaN passes
+    if lo < 0 or hi > K_MAX:
         bad = k[(k < 0) | (k > K_MAX)]
         raise ValueError(f"the concentration k must lie in [0, 2^100 = {K_MAX:.3g}] (the range where the Bessel "
-                         f"functions here are verified), got {n_bad} value(s) outside it, e.g. {float(bad[0])!r}")
-    power = v * torch.log(k / 2) - math.lgamma(v + 1) if v > 0 else torch.zeros_like(k)   # log (k/2)^v / Gamma(v+1)
+                         f"functions here are verified), got {bad.numel()} value(s) outside it, e.g. {float(bad[0])!r}")
+    # log of (k/2)^v / Gamma(v+1)
+    power = torch.log(k).mul_(v).sub_(v * math.log(2) + math.lgamma(v + 1)) if v > 0 else torch.zeros_like(k)
     if n_small == k.numel():
         out = _series_terms(v, k, power)
     elif n_small == 0:

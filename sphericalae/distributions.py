@@ -142,8 +142,9 @@ class _ImplicitW(torch.autograd.Function):
 
 @functools.lru_cache(maxsize=None)
 def _gauss_legendre(device: torch.device):
-    """The 32 Gauss-Legendre nodes and weights on (0, 1), float64, on ``device`` (cached)."""
-    return _GL_U.to(device), _GL_W.to(device)
+    """The 32 Gauss-Legendre nodes u and weights W on (0, 1), float64, on ``device`` (cached); the
+    weights as the (2, 32) rows ``(W, W u)``."""
+    return _GL_U.to(device), torch.stack([_GL_W, _GL_W * _GL_U]).to(device)
 
 
 def _circle_dtheta_dk(one_minus_w, k, one_minus_a):
@@ -170,7 +171,7 @@ def _circle_dtheta_dk(one_minus_w, k, one_minus_a):
     half = (phi - theta) / 2
     log_ratio = -2 * k * torch.sin((phi + theta) / 2) * torch.sin(half)
     integrand = (one_minus_a - 2 * torch.sin(phi / 2) ** 2) * torch.exp(log_ratio)
-    side = torch.tensordot(weights, integrand, dims=1) * span
+    side = torch.tensordot(weights[0], integrand, dims=1) * span
     return torch.where(near, -side, side)
 
 
@@ -215,12 +216,16 @@ def _dw_dk(w, delta, k, m: int, b):
     step = torch.where(up, step, -step)
     nodes, weights = _gauss_legendre(w.device)
     u = nodes.view((-1,) + (1,) * w.dim())                     # (G, 1, ...) nodes in (0, 1)
-    d_t = torch.addcmul(delta, step, u, value=-1)              # 1 - t at the nodes t = w + step u
-    log_ratio = k * step * u                                   # log p(t) - log p(w): exp part, then the power
+    # log p(t) - log p(w) at the nodes t = w + step u: k step u + q log((1 - t^2) / (1 - w^2)), in 1 - t
     if q != 0:
-        log_ratio = log_ratio + torch.log(d_t * (2 - d_t) / one_m_w2) * q   # log(0) = -inf: p(+-1) = 0
-    integrand = (b - d_t) * torch.exp(log_ratio)               # t - A = (1 - A) - (1 - t)
-    return torch.tensordot(weights, integrand, dims=1) * step
+        log_ratio = torch.addcmul(torch.log(one_m_w2).mul_(-q), k * step, u)
+        d_t = torch.addcmul(delta, step, u, value=-1)          # 1 - t
+        log_ratio = log_ratio.add_((2 - d_t).mul_(d_t).log_(), alpha=q)   # log(0) = -inf: p(+-1) = 0
+    else:
+        log_ratio = (k * step) * u
+    # t - A = (1 - A) - (1 - w) + step u: the two sums sum_i W_i (1, u_i) p(t_i) / p(w) as one product
+    sums = torch.tensordot(weights, log_ratio.exp_(), dims=1)
+    return torch.addcmul((b - delta) * sums[0], step, sums[1]) * step
 
 
 def _wood_constants(m: int, k):
@@ -228,10 +233,10 @@ def _wood_constants(m: int, k):
     ``b = (m-1) / (2k + sqrt(4k^2 + (m-1)^2))`` (the cancellation-free form), ``2 a b`` with
     ``a = ((m-1) + 2k + sqrt(4k^2 + (m-1)^2)) / 4``, and ``-d = (m-1) log(m-1) - 4 a b / (1 + b)``."""
     c = (m - 1) / 2
-    k_root = k + torch.hypot(k, torch.tensor(c, dtype=k.dtype, device=k.device))   # (2k + root) / 2
-    b = c / k_root
-    two_ab = b * (k_root + c)
-    return torch.stack([b, two_ab, (m - 1) * math.log(m - 1) - 2 * two_ab / (1 + b)])
+    k_root = torch.hypot(k, torch.tensor(c, dtype=k.dtype, device=k.device)).add_(k)   # (2k + root) / 2
+    b = torch.reciprocal(k_root).mul_(c)
+    two_ab = (k_root + c).mul_(b)
+    return torch.stack([b, two_ab, (two_ab / (b + 1)).mul_(-2).add_((m - 1) * math.log(m - 1))])
 
 
 def _wood_round(m: int, constants, candidates: int, generator):
@@ -249,9 +254,10 @@ def _wood_round(m: int, constants, candidates: int, generator):
     # accept iff (m-1) log t - t + d >= log U
     reject = torch.log(t) * (m - 1) - t + exponential < neg_d
     proposals = (2 * b) * g1 / denom                             # 1 - w = 2 b e / (1 - (1 - b) e): no cancellation
-    one_minus_w = proposals[-1]
-    for j in range(candidates - 2, -1, -1):                      # keep the first accepted candidate
-        one_minus_w = torch.where(reject[j], one_minus_w, proposals[j])
+    if candidates == 2:                                          # keep the first accepted candidate
+        one_minus_w = torch.where(reject[0], proposals[1], proposals[0])
+    else:
+        one_minus_w = proposals.gather(0, reject.to(torch.uint8).argmin(0, keepdim=True))[0]
     return one_minus_w, ~reject.all(0)
 
 
@@ -397,7 +403,7 @@ class VonMisesFisher(Distribution):
         g = torch.randn(shape[:-1] + (m - 1,), dtype=dtype, device=self.loc.device, generator=generator)
         if m == 2:   # S^0 = {-1, 1}: the sign of the von Mises angle (a normal's sign; 0 counts as +)
             g = torch.copysign(torch.ones((), dtype=dtype, device=g.device), g)
-        return _rotate(self.loc.expand(shape), w, sin, g)
+        return _Rotate.apply(self.loc.expand(shape), w, sin, g)
 
     def sample(self, sample_shape=torch.Size(), generator=None):
         with torch.no_grad():
@@ -407,18 +413,48 @@ class VonMisesFisher(Distribution):
         return f"VonMisesFisher(dim={self.dim}, batch_shape={tuple(self.batch_shape)})"
 
 
-def _rotate(mu, w, sin, g):
-    """``R z0`` for ``z0 = (w, sin g / |g|)`` (g: the tangent direction, ``(..., dim - 1)``), with R
-    an isometry, ``R e1 = mu``: with ``s = sign(mu_1)`` (+-1) and ``u = mu + s e1`` (``|u|^2 = 2 (1 +
-    |mu_1|) >= 2``: never degenerate, mu close to +-e1 included), R is minus the Householder
-    reflection through u, i.e. ``R z = -s z + s c mu + c e1`` with ``c = 2 u.z / |u|^2``. Built
-    without forming e1, u or z0: a few passes over (..., dim); mu is taken as a unit vector."""
-    mu1 = mu[..., 0]
-    s = torch.copysign(torch.ones((), dtype=mu.dtype, device=mu.device), mu1)
-    tangent = sin / torch.linalg.vector_norm(g, dim=-1)          # z0 = (w, tangent g)
-    c = (w * (mu1 + s) + tangent * torch.linalg.vecdot(mu[..., 1:], g)) / (1 + s * mu1)
-    out = torch.cat([(c - s * w).unsqueeze(-1), g * (-s * tangent).unsqueeze(-1)], dim=-1)
-    return torch.addcmul(out, (s * c).unsqueeze(-1), mu)
+class _Rotate(torch.autograd.Function):
+    """``z = R z0`` for ``z0 = (w, sin g / |g|)`` (g: the tangent direction, ``(..., dim - 1)``, no
+    gradient), with R an isometry, ``R e1 = mu``: with ``s = sign(mu_1)`` (+-1) and ``u = mu + s e1``
+    (``|u|^2 = 2 (1 + s mu_1) >= 2``: never degenerate, mu close to +-e1 included), R is minus the
+    Householder reflection through u, i.e. ``R z = -s z + s c mu + c e1`` with ``c = 2 u.z / |u|^2
+    = (w (mu_1 + s) + tau mu_r.g) / (1 + s mu_1)``, ``tau = sin / |g|``, mu_r = mu without its first
+    coordinate (mu is taken as a unit vector). Built without forming e1, u or z0: a few passes over
+    (..., dim). Its backward is the chain rule of these formulas, written out (s is locally constant):
+    ``dL/dc = s gz.mu + gz_1``, ``dL/dw = -s gz_1 + dL/dc (mu_1 + s) / D``, ``dL/dtau = -s gz_r.g
+    + dL/dc mu_r.g / D``, ``dL/dmu = s c gz + (dL/dc / D) (w - s c, tau g)``, with D = 1 + s mu_1 and
+    gz the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, mu, w, sin, g):
+        mu1 = mu[..., 0]
+        s = torch.copysign(torch.ones((), dtype=mu.dtype, device=mu.device), mu1)
+        inv_norm = torch.linalg.vector_norm(g, dim=-1).reciprocal_()
+        tau = sin * inv_norm                                     # z0 = (w, tau g)
+        proj = torch.linalg.vecdot(mu[..., 1:], g)
+        denom = s * mu1 + 1
+        c = torch.addcmul(w * (mu1 + s), tau, proj).div_(denom)
+        out = torch.cat([torch.addcmul(c, s, w, value=-1).unsqueeze(-1), g * (-s * tau).unsqueeze(-1)], dim=-1)
+        ctx.save_for_backward(mu, w, g, s, c, tau, proj, denom, inv_norm)
+        return out.addcmul_((s * c).unsqueeze(-1), mu)
+
+    @staticmethod
+    def backward(ctx, grad):
+        mu, w, g, s, c, tau, proj, denom, inv_norm = ctx.saved_tensors
+        grad1 = grad[..., 0]
+        grad_c = torch.addcmul(grad1, s, torch.linalg.vecdot(grad, mu))
+        grad_c_d = grad_c / denom
+        grad_mu = grad_w = grad_sin = None
+        if ctx.needs_input_grad[0]:
+            head = torch.addcmul(w, s, c, value=-1).mul_(grad_c_d)
+            grad_mu = torch.cat([head.unsqueeze(-1), g * (tau * grad_c_d).unsqueeze(-1)], dim=-1)
+            grad_mu = grad_mu.addcmul_((s * c).unsqueeze(-1), grad)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.addcmul(-s * grad1, grad_c_d, mu[..., 0] + s)
+        if ctx.needs_input_grad[2]:
+            gg = torch.linalg.vecdot(grad[..., 1:], g)
+            grad_sin = torch.addcmul(-s * gg, grad_c_d, proj).mul_(inv_norm)
+        return grad_mu, grad_w, grad_sin, None
 
 
 @register_kl(VonMisesFisher, HypersphericalUniform)
