@@ -118,26 +118,27 @@ class _ImplicitW(torch.autograd.Function):
     computed in float64 from the float64 w and 1 - w (a float32 w rounds to 1.0 at large k)."""
 
     @staticmethod
-    def forward(ctx, w, one_minus_w, k, m, one_minus_a, dtype):
+    def forward(ctx, w, one_minus_w, k, k64, m, one_minus_a, dtype):
         sin = torch.sqrt((one_minus_w * (2 - one_minus_w)).clamp_min(0))
-        ctx.save_for_backward(w, one_minus_w, sin, k, one_minus_a)
+        ctx.save_for_backward(w, one_minus_w, sin, k64, one_minus_a)
+        ctx.k_dtype = k.dtype
         ctx.m = m
         return w.to(dtype), sin.to(dtype)
 
     @staticmethod
     def backward(ctx, grad_w, grad_sin):
-        w, one_minus_w, sin, k, one_minus_a = ctx.saved_tensors
+        w, one_minus_w, sin, k, one_minus_a = ctx.saved_tensors        # k in float64
         if ctx.m == 2:
             # on the circle w = cos(theta), sin = sin(theta) with theta = |angle| in [0, pi]
-            dtheta = _circle_dtheta_dk(one_minus_w, k.detach().double(), one_minus_a)
+            dtheta = _circle_dtheta_dk(one_minus_w, k, one_minus_a)
             dw, dsin = -sin * dtheta, w * dtheta
             total = grad_w.double() * dw + grad_sin.double() * dsin
         else:
-            dw = _dw_dk(w, one_minus_w, k.detach().double(), ctx.m, one_minus_a)
+            dw = _dw_dk(w, one_minus_w, k, ctx.m, one_minus_a)
             # d sin/dk = -(w / sin) dw/dk, and 0 at sin = 0 (dw ~ sin^2 / k as sin -> 0)
             w_over_sin = torch.where(sin > 0, w / sin, 0.0)
             total = dw * torch.addcmul(grad_w.double(), grad_sin.double(), w_over_sin, value=-1)
-        return None, None, total.to(k.dtype), None, None, None
+        return None, None, total.to(ctx.k_dtype), None, None, None, None
 
 
 @functools.lru_cache(maxsize=None)
@@ -252,7 +253,7 @@ def _wood_round(m: int, constants, candidates: int, generator):
     t = two_ab * (g1 + g2) / denom
     exponential = torch.empty_like(t).exponential_(generator=generator)   # -log U
     # accept iff (m-1) log t - t + d >= log U
-    reject = torch.log(t) * (m - 1) - t + exponential < neg_d
+    reject = torch.add(exponential - t, torch.log(t), alpha=m - 1) < neg_d
     proposals = (2 * b) * g1 / denom                             # 1 - w = 2 b e / (1 - (1 - b) e): no cancellation
     if candidates == 2:                                          # keep the first accepted candidate
         one_minus_w = torch.where(reject[0], proposals[1], proposals[0])
@@ -332,7 +333,12 @@ class VonMisesFisher(Distribution):
     @lazy_property
     def _bessel(self):
         """(log I_v, log S_v, A_m, ...) at the concentration, float64, computed once per distribution."""
-        return bessel_terms(self.dim / 2 - 1, self.concentration)
+        return bessel_terms(self.dim / 2 - 1, self._k64)
+
+    @lazy_property
+    def _k64(self):
+        """The concentration in float64, without gradient (shared by the Bessel terms and the sampler)."""
+        return self.concentration.detach().double()
 
     @property
     def mean_resultant(self):
@@ -367,7 +373,7 @@ class VonMisesFisher(Distribution):
         _FIRST_CANDIDATES proposals for every entry, later rounds _MORE_CANDIDATES for each entry
         still to draw; one host sync per round (to know which are left)."""
         m = self.dim
-        k = self.concentration.detach().double().expand(shape).reshape(-1)
+        k = self._k64.expand(shape).reshape(-1)
         constants = _wood_constants(m, k)
         one_minus_w, todo = None, None
         for _ in range(self.max_rounds):
@@ -396,7 +402,7 @@ class VonMisesFisher(Distribution):
         k = self.concentration.expand(shape[:-1])
         if k.requires_grad:
             one_minus_a = self._bessel.one_minus_ratio.expand(shape[:-1])
-            w, sin = _ImplicitW.apply(w, one_minus_w, k, m, one_minus_a, dtype)
+            w, sin = _ImplicitW.apply(w, one_minus_w, k, self._k64.expand(shape[:-1]), m, one_minus_a, dtype)
         else:
             sin = torch.sqrt((one_minus_w * (2 - one_minus_w)).clamp_min(0)).to(dtype)
             w = w.to(dtype)
