@@ -5,7 +5,13 @@ ae, vae, svae and ps, each model's time relative to ae (the spherical constraint
 cost at most 3% over ae), and images per second. Mixed precision (bfloat16 autocast) is compared
 with float32 on CUDA.
 
+Then the price of a spherical posterior at a large latent size: the step-time ratios svae/sae (vMF)
+and ps/sae (Power Spherical) at d = 512 on conv64 in float32 on the CPU, and, where a CUDA device
+is at hand, on conv128 under bfloat16 autocast (goal there: svae/sae <= 1.3); without CUDA that
+line says it was skipped.
+
     python benchmarks/bench_train.py [--archs mlp conv64] [--batch 64] [--steps 30] [--device auto]
+                                     [--ratios-only]
 """
 import argparse
 import time
@@ -17,8 +23,9 @@ from sphericalae.models import ARCHS, KINDS, build
 from sphericalae.train import resolve_device
 
 
-def step_time(kind, arch, batch, steps, device, amp):
-    model = build(kind=kind, arch=arch, latent_dim=16).to(device)
+def step_time(kind, arch, batch, steps, device, amp, latent_dim=16):
+    """Median seconds of one optimizer step of a fresh model (after 3 warm-up steps)."""
+    model = build(kind=kind, arch=arch, latent_dim=latent_dim).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.rand(batch, *ARCHS[arch].image_shape, device=device)
     times = []
@@ -38,28 +45,53 @@ def step_time(kind, arch, batch, steps, device, amp):
     return float(np.median(times))
 
 
+def interleaved(kinds, arch, batch, steps, device, amp, latent_dim=16, rounds=3):
+    """Median step time per kind, the kinds interleaved over ``rounds`` rounds so that drift in the
+    machine's speed hits all alike."""
+    runs = {k: [] for k in kinds}
+    for _ in range(rounds):
+        for kind in kinds:
+            runs[kind].append(step_time(kind, arch, batch, steps // rounds or 1, device, amp, latent_dim))
+    return {k: float(np.median(v)) for k, v in runs.items()}
+
+
+def spherical_ratios(batch, steps, latent_dim=512):
+    """Print svae/sae and ps/sae at ``latent_dim`` on conv64 (CPU, float32) and conv128 (CUDA, bf16)."""
+    print(f"\nspherical posteriors at d = {latent_dim}: step time relative to sae")
+    settings = [("conv64", torch.device("cpu"), False), ("conv128", torch.device("cuda"), True)]
+    for arch, device, amp in settings:
+        where = f"{arch} {'bf16 autocast' if amp else 'float32'} on {device.type}"
+        if device.type == "cuda" and not torch.cuda.is_available():
+            print(f"  {where}: skipped (no CUDA device here; goal there: svae/sae <= 1.3)")
+            continue
+        t = interleaved(["sae", "svae", "ps"], arch, batch, steps, device, amp, latent_dim)
+        goal = "  (goal <= 1.3)" if device.type == "cuda" else ""
+        print(f"  {where}: sae {1e3 * t['sae']:.1f} ms/step, svae/sae {t['svae'] / t['sae']:.3f}, "
+              f"ps/sae {t['ps'] / t['sae']:.3f}{goal}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=["mlp", "conv64"])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--ratios-only", action="store_true", help="only the svae/sae and ps/sae ratios at d = 512")
     args = ap.parse_args()
+    if args.ratios_only:
+        spherical_ratios(args.batch, args.steps)
+        return
     device = resolve_device(args.device)
     modes = [False, True] if device.type == "cuda" else [False]
     print(f"device {device}, batch {args.batch}, median of {args.steps} steps, threads {torch.get_num_threads()}")
     for arch in args.archs:
         for amp in modes:
-            # interleave kinds over rounds so that drift in machine speed hits all alike
-            runs = {k: [] for k in KINDS}
-            for _ in range(3):
-                for kind in KINDS:
-                    runs[kind].append(step_time(kind, arch, args.batch, args.steps // 3 or 1, device, amp))
-            t = {k: float(np.median(v)) for k, v in runs.items()}
+            t = interleaved(list(KINDS), arch, args.batch, args.steps, device, amp)
             print(f"\n{arch}{' bf16 autocast' if amp else ''}: {'kind':>5} {'ms/step':>9} {'vs ae':>7} {'img/s':>9}")
             for kind in KINDS:
                 print(f"{'':>{len(arch) + (13 if amp else 0)}}  {kind:>5} {1e3 * t[kind]:>9.2f} "
                       f"{t[kind] / t['ae']:>7.3f} {args.batch / t[kind]:>9.0f}")
+    spherical_ratios(args.batch, args.steps)
 
 
 if __name__ == "__main__":

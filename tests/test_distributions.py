@@ -111,7 +111,7 @@ def test_registered_kl_is_the_bessel_kl():
 
 
 def test_kl_with_mismatched_dimension_is_refused():
-    with pytest.raises(ValueError, match="m = 10"):
+    with pytest.raises(ValueError, match="dim = 10"):
         kl_divergence(VonMisesFisher(unit(10), 1.0), HypersphericalUniform(11))
 
 
@@ -189,7 +189,7 @@ def test_no_nan_forward_or_backward_on_grid(dtype):
     (torch.tensor([1.0, 1.0, 0.0]), 1.0, "unit sphere"),
     (unit(3, dtype=torch.float32), -1.0, "concentration"),
     (unit(3, dtype=torch.float32), float("nan"), "concentration"),
-    (torch.tensor([1.0]), 1.0, "m >= 2"),
+    (torch.tensor([1.0]), 1.0, "dim >= 2"),
 ])
 def test_bad_arguments_are_refused(loc, k, msg):
     with pytest.raises(ValueError, match=msg):
@@ -376,3 +376,77 @@ def test_rsample_gradient_in_concentration_of_the_tangential_part(m, k):
     truth = float(da) / k - mean_resultant(m, k) / k**2
     se = float(g.std()) / 4
     assert abs(float(g.mean()) - truth) < 5 * se, (float(g.mean()), truth, se)
+
+
+# --- expand, dtypes, range of the concentration, generator, rotation ------------------------------
+
+def test_expand_broadcasts_and_keeps_gradients():
+    loc = unit(5).requires_grad_()
+    k = torch.tensor(3.0, dtype=F64, requires_grad=True)
+    d = VonMisesFisher(loc, k)
+    kl_before = kl_divergence(d, HypersphericalUniform(5, dtype=F64))   # Bessel terms computed before expanding
+    e = d.expand((4, 2))
+    assert e.batch_shape == (4, 2) and e.event_shape == (5,) and e.dim == 5
+    z = e.rsample((3,), generator=0)
+    assert z.shape == (3, 4, 2, 5)
+    assert torch.equal(e.log_prob(z), d.log_prob(z))
+    kl = kl_divergence(e, HypersphericalUniform(5, dtype=F64))
+    assert kl.shape == (4, 2) and torch.equal(kl, kl_before.expand(4, 2))
+    (z.sum() + kl.sum()).backward()
+    assert loc.grad is not None and k.grad is not None and torch.isfinite(k.grad)
+    with pytest.raises(RuntimeError):
+        d.expand((4, 3)).expand((4, 2))     # (4, 3) cannot become (4, 2)
+
+
+def test_bfloat16_unit_loc_is_accepted():
+    # before: a normalised bfloat16 loc was refused (tolerance 1e-3 below bfloat16's rounding)
+    loc = torch.nn.functional.normalize(torch.randn(64, 32), dim=-1).bfloat16()
+    assert float((loc.float().norm(dim=-1) - 1).abs().max()) > 1e-3   # the case of the issue
+    d = VonMisesFisher(loc, 10.0, validate_args=True)
+    z = d.rsample(generator=1)
+    assert z.dtype == torch.bfloat16 and float((z.float().norm(dim=-1) - 1).abs().max()) < 0.03
+    with pytest.raises(ValueError, match="unit sphere"):
+        VonMisesFisher(loc * 1.1, 10.0, validate_args=True)
+
+
+@pytest.mark.parametrize("k", [1e154, 1e300, float("inf"), 2.0 ** 101])
+@pytest.mark.parametrize("validate", [True, False])
+def test_out_of_range_concentration_is_refused_at_construction(k, validate):
+    # before: rsample with k >= 1e154 or inf ran 100 rejection rounds and raised RuntimeError
+    with pytest.raises(ValueError, match="2\\^100"):
+        VonMisesFisher(unit(3), torch.tensor([1.0, k], dtype=F64), validate_args=validate)
+
+
+def test_largest_concentration_samples():
+    z = VonMisesFisher(unit(3), torch.tensor(2.0 ** 100, dtype=F64)).sample((10,), generator=2)
+    assert torch.allclose(z, unit(3).expand(10, 3), atol=1e-12)
+
+
+def test_generator_makes_draws_reproducible():
+    d = VonMisesFisher(torch.nn.functional.normalize(torch.randn(50, 7), dim=-1), torch.rand(50) * 30)
+    a = d.sample((4,), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, d.sample((4,), generator=3))
+    assert not torch.equal(a, d.sample((4,), generator=4))
+    u = HypersphericalUniform(7)
+    assert torch.equal(u.sample((5,), generator=3), u.sample((5,), generator=3))
+    with pytest.raises(ValueError, match="generator"):
+        d.sample(generator="seed")
+
+
+@pytest.mark.parametrize("m", [2, 3, 9])
+def test_rotation_backward_matches_numerical_gradient(m):
+    from sphericalae.distributions import _Rotate
+
+    gen = torch.Generator().manual_seed(m)
+    mu = torch.nn.functional.normalize(torch.randn(6, m, dtype=F64, generator=gen), dim=-1)
+    mu[0] = 0.0
+    mu[0, 0] = -1.0                              # exactly -e1, and e1 below: the reflection never degenerates
+    mu[1] = 0.0
+    mu[1, 0] = 1.0
+    w = torch.rand(6, dtype=F64, generator=gen) * 2 - 1
+    sin = torch.sqrt(1 - w * w)
+    g = torch.randn(6, m - 1, dtype=F64, generator=gen)
+    z = _Rotate.apply(mu, w, sin, g)
+    assert torch.allclose(z.norm(dim=-1), torch.ones(6, dtype=F64)) and torch.allclose((z * mu).sum(-1), w)
+    inputs = (mu.requires_grad_(), w.requires_grad_(), sin.requires_grad_())
+    assert torch.autograd.gradcheck(lambda a, b, c: _Rotate.apply(a, b, c, g), inputs)
