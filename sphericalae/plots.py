@@ -55,8 +55,8 @@ def figsize(width: float = 1.0, aspect: float = 0.45) -> tuple[float, float]:
 def displayed_scale(fig) -> float:
     """How much the browser shrinks the figure: 1 when it fits the text column (with its
     tight bounding box, as the inline backend saves it)."""
-    fig.canvas.draw()
-    bbox = fig.get_tightbbox(fig.canvas.get_renderer())
+    fig.draw_without_rendering()      # works after the inline backend has shown the figure
+    bbox = fig.get_tightbbox()
     width_in = bbox.width + 2 * BOOK_RC["savefig.pad_inches"]
     return min(1.0, TEXT_WIDTH_IN / width_in)
 
