@@ -21,12 +21,13 @@ PRIOR_COLORS = {"normal": "C0", "uniform": "C1", "poisson": "C2", "chi2": "C3"}
 
 DPI = 100                 # figure and savefig dpi: 1 inch of figure = 100 CSS px on the page
 TEXT_WIDTH_IN = 7.6       # the text column at 1280 px (measured by tests/test_browser.py)
+FIG_WIDTH_IN = TEXT_WIDTH_IN - 0.25   # a full-width figure: its tight box and padding must fit too
 MIN_FONT_PT = 9           # the smallest font at the displayed size
 MIN_IMAGE_PX = 40         # the smallest displayed width of one image (digit, face) in a grid
 
 BOOK_RC = {
     "figure.dpi": DPI, "savefig.dpi": DPI,
-    "figure.figsize": (TEXT_WIDTH_IN, 3.4),
+    "figure.figsize": (FIG_WIDTH_IN, 3.4),
     "figure.constrained_layout.use": True,
     "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10,
     "xtick.labelsize": 9.5, "ytick.labelsize": 9.5,
@@ -48,7 +49,7 @@ def use_book_style() -> None:
 def figsize(width: float = 1.0, aspect: float = 0.45) -> tuple[float, float]:
     """(width, height) in inches for a figure `width` of the text column wide, height =
     aspect x width."""
-    w = TEXT_WIDTH_IN * width
+    w = FIG_WIDTH_IN * width
     return (w, w * aspect)
 
 
