@@ -20,7 +20,7 @@ import numpy as np
 PRIOR_COLORS = {"normal": "C0", "uniform": "C1", "poisson": "C2", "chi2": "C3"}
 
 DPI = 100                 # figure and savefig dpi: 1 inch of figure = 100 CSS px on the page
-TEXT_WIDTH_IN = 7.6       # the text column at 1280 px (measured by tests/test_browser.py)
+TEXT_WIDTH_IN = 6.85      # the text column at a 1280 px window (688 px; tests/test_browser.py checks)
 FIG_WIDTH_IN = TEXT_WIDTH_IN - 0.25   # a full-width figure: its tight box and padding must fit too
 MIN_FONT_PT = 9           # the smallest font at the displayed size
 MIN_IMAGE_PX = 40         # the smallest displayed width of one image (digit, face) in a grid
@@ -185,7 +185,7 @@ def image_rows(rows: dict, *, per_row: int | None = None, cell_px: int = 56,
     title_px = 20 if titles else 0
     row_px = cell_px + title_px + 4
     width_px, height_px = label_px + per_row * cell_px, len(rows) * row_px
-    fig = plt.figure(figsize=(width_px / DPI, height_px / DPI), layout=None)
+    fig = plt.figure(figsize=(width_px / DPI, height_px / DPI), layout="none")
     for r, (label, images) in enumerate(rows.items()):
         strip = [_to_hwc(im) for im in list(images)[:per_row]]
         if not strip:
