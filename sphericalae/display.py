@@ -2,7 +2,8 @@
 compact, styled HTML table.
 
 * numbers get `sig` significant figures (2 to 4): a column of like magnitudes shares one number of
-  decimals, so its digits align; a column spanning many orders of magnitude is written per cell,
+  decimals (`sig` figures for its smallest value, at most sig + 2 for its largest), so its digits
+  align; a column spanning more orders of magnitude than that is written per cell,
   in scientific notation where fixed-point would need more than 6 decimals or 6 digits;
 * integers (and floats that are all whole numbers) print as integers; -0.000 prints as 0;
   missing values as an em dash;
@@ -128,12 +129,10 @@ def _format_column(values: pd.Series, sig: int) -> list[str]:
     if not nonzero:
         return [fmt(v, sig) for v in vals]
     top, low = max(nonzero), min(nonzero)
-    decimals = sig - 1 - _exponent(top)
-    # one shared number of decimals if it keeps at least 2 figures of the smallest value and
-    # no value needs scientific notation
-    shared = (decimals <= 6 and _exponent(top) < 6
-              and (low >= 10 ** (1 - decimals) or decimals + _exponent(low) + 1 >= 2)
-              and decimals + _exponent(low) + 1 >= min(2, sig))
+    # one shared number of decimals: `sig` figures for the smallest value, as long as the
+    # largest then has at most sig + 2 figures and nothing needs scientific notation
+    decimals = max(sig - 1 - _exponent(low), 0)
+    shared = decimals <= 6 and _exponent(top) < 6 and _exponent(top) + 1 + decimals <= sig + 2
     if not shared:
         return [fmt(v, sig) for v in vals]
     return [DASH if _is_missing(v) else fmt(v) if not math.isfinite(float(v))

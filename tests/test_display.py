@@ -37,7 +37,12 @@ def test_mean_sd(mean, sd, want):
 
 def test_column_shares_decimals_when_magnitudes_allow():
     frame = format_frame(pd.DataFrame({"x": [33.93, 26.85, 18.15, 6.2]}), 3)
-    assert list(frame["x"]) == ["33.9", "26.9", "18.1", "6.2"]   # one decimal each
+    assert list(frame["x"]) == ["33.93", "26.85", "18.15", "6.20"]   # 3 figures for the smallest
+
+
+def test_distances_keep_their_digits_beside_larger_values():
+    frame = format_frame(pd.DataFrame({"dist": [45.0, 1.41381, 32.0]}), 3)
+    assert list(frame["dist"]) == ["45.00", "1.41", "32.00"]
 
 
 def test_column_of_mixed_magnitudes_is_written_per_cell():
@@ -48,7 +53,7 @@ def test_column_of_mixed_magnitudes_is_written_per_cell():
 def test_whole_floats_print_as_integers():
     frame = format_frame(pd.DataFrame({"epochs": [25.0, 1.0], "loss": [0.5, 1.0]}), 3)
     assert list(frame["epochs"]) == ["25", "1"]
-    assert list(frame["loss"]) == ["0.50", "1.00"]   # aligned on the largest
+    assert list(frame["loss"]) == ["0.500", "1.000"]   # aligned decimals
 
 
 def test_units_n_and_scale_in_headers():
@@ -95,7 +100,7 @@ def test_table_caption_n_and_alignment():
 def test_series_and_rows_are_accepted():
     frame = format_frame(pd.Series({"a": 1.23456, "b": 0.5}, name="R^512"), 4)
     assert list(frame.columns) == [" ", "R^512"]
-    assert list(frame["R^512"]) == ["1.235", "0.500"]
+    assert list(frame["R^512"]) == ["1.2346", "0.5000"]
 
 
 def test_sig_is_checked():
