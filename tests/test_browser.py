@@ -3,9 +3,17 @@ Chromium (Debian's `chromium`, driven by Playwright), with every network request
 
 Checks, over all pages: each formula is typeset by the MathJax shipped with the build, every image
 loads, no console error, no request leaves the disk, no code block scrolls sideways in a 1280 px
-window (code folded behind a toggle is not checked), no page text shows a machine path, a Python
+window, nor once every folded code cell is opened, no page text shows a machine path, a Python
 warning or an object repr, no table cell says NaN, and the search page finds a term that is in
-the book (and nothing for one that is not).
+the book (and nothing for one that is not), with snippets of the pages when the book is served
+over HTTP (opened from disk a browser cannot fetch the page sources the snippets come from).
+
+Layout (issue 19): at 1280 px no table, figure or math display is wider than the text column (or
+clipped by a box) unless it scrolls inside its own container; figures are shown at least at 90%
+of their natural width (so a 9 pt font stays readable); every figure of a cell has a caption (an
+italic paragraph right after the cell, or a figcaption); no raw role or backtick shows in the
+text; at 390 px (a phone) no page scrolls sideways; every row of the verdict table links to an
+anchor that exists on another page.
 
 Needs a built book (`make book`; `make test` builds it first). Without Chromium or Playwright the
 module is skipped with a message saying how to install them; under CI (CI=true) it fails instead.
@@ -22,6 +30,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 WIDTH, HEIGHT = 1280, 900
+PHONE = (390, 844)
+MIN_FIGURE_SCALE = 0.9     # a figure shown below 90% of its natural width has its fonts shrunk
+VERDICT_PAGE = "book/verdict.html"
+RAW_MARKUP = re.compile(r"\{(glue|cite|ref|doc|eq|numref|math)[:}]|`")
 SEARCH_HIT, SEARCH_MISS = "Wasserstein", "qzxqvj"   # a word of the book, and one in no page
 
 MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[\w.-]+/|/tmp/|site-packages|dist-packages)")
@@ -73,10 +85,121 @@ _INSPECT = """() => {
       });
   const nanCells = [...document.querySelectorAll('td, th')]
       .filter(el => /^\\s*(nan|NaN)\\s*$/.test(el.textContent)).length;
+  // the text column, and what is wider than it (or clipped by a box) without scrolling inside
+  // its own container
+  const article = document.querySelector('article.bd-article') || document.querySelector('main');
+  const cs = getComputedStyle(article), ar = article.getBoundingClientRect();
+  const col = {left: ar.left + parseFloat(cs.paddingLeft), right: ar.right - parseFloat(cs.paddingRight)};
+  const describe = el => (el.tagName.toLowerCase() + ' ' + (el.getAttribute('src') || el.textContent || '')
+                          .trim().replace(/\\s+/g, ' ')).slice(0, 80);
+  const tooWide = [];
+  const candidates = [...article.querySelectorAll('table, img, mjx-container[display="true"] > mjx-math')]
+      .filter(visible).filter(el => !el.closest('details:not([open])'));
+  for (const el of candidates) {
+    const r = el.getBoundingClientRect();
+    let verdict = null;
+    for (let a = el.parentElement; a && a !== article.parentElement; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX, ab = a.getBoundingClientRect();
+      if (ox === 'auto' || ox === 'scroll') {
+        verdict = (ab.right <= col.right + 1 && ab.left >= col.left - 1) ? 'ok'
+                  : `its scroll container is wider than the column (${Math.round(ab.width)}px)`;
+        break;
+      }
+      if ((ox === 'hidden' || ox === 'clip') && (r.right > ab.right + 1 || r.left < ab.left - 1)) {
+        verdict = `clipped by a box (${Math.round(r.width)}px in ${Math.round(ab.width)}px)`;
+        break;
+      }
+    }
+    if (verdict === null)
+      verdict = (r.right <= col.right + 1 && r.left >= col.left - 1) ? 'ok'
+                : `wider than the column (${Math.round(r.width)}px > ${Math.round(col.right - col.left)}px)`;
+    if (verdict !== 'ok') tooWide.push(`${verdict}: ${describe(el)}`);
+  }
+  const figures = [...article.querySelectorAll('.cell_output img')].filter(visible);
+  const shrunk = figures.filter(img => img.naturalWidth > 0 && img.clientWidth < %(scale)s * img.naturalWidth)
+      .map(img => `${img.clientWidth}px of ${img.naturalWidth}px: ${img.getAttribute('src')}`);
+  const uncaptioned = figures.filter(img => {
+      if (img.closest('figure') && img.closest('figure').querySelector('figcaption')) return false;
+      const cell = img.closest('.cell');
+      const next = cell && cell.nextElementSibling;
+      return !(next && next.tagName === 'P' && next.firstElementChild &&
+               next.firstElementChild.tagName === 'EM' &&
+               next.textContent.trim().startsWith(next.firstElementChild.textContent.trim().slice(0, 20)));
+    }).map(img => img.getAttribute('src'));
+  // what a reader reads, without code: no raw role, no backtick
+  const prose = article.cloneNode(true);
+  prose.querySelectorAll('pre, code, script, style, mjx-container, .math, .highlight, details')
+       .forEach(el => el.remove());
+  const ids = [...document.querySelectorAll('[id]')].map(el => el.id);
+  const rows = [...article.querySelectorAll('tbody tr')].map(tr => ({
+      text: tr.innerText.trim().replace(/\\s+/g, ' ').slice(0, 60),
+      links: [...tr.querySelectorAll('a[href]')].map(a => a.href)}));
   return {math: math.length, untypeset, images: imgs.length, broken, scrolling, nanCells,
+          tooWide, shrunk, uncaptioned, prose: prose.textContent, ids, rows,
+          column: Math.round(col.right - col.left),
           text: document.body.innerText, preText: [...document.querySelectorAll('pre')]
               .map(el => el.textContent).join('\\n')};
+}""" % {"scale": MIN_FIGURE_SCALE}
+
+# every folded code cell opened: does any code block scroll sideways?
+_OPENED_CODE = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  return [...document.querySelectorAll('pre')]
+      .filter(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
+      .map(el => `${el.scrollWidth}px > ${el.clientWidth}px: ` + el.textContent.split('\\n')
+           .reduce((a, b) => b.length > a.length ? b : a, '').trim().slice(0, 90));
 }"""
+
+# at a phone's width: does the page itself scroll sideways, and what sticks out?
+_PHONE = """() => {
+  const root = document.scrollingElement || document.documentElement;
+  if (root.scrollWidth <= window.innerWidth + 1) return [];
+  const out = [...document.querySelectorAll('body *')].filter(el => {
+      const r = el.getBoundingClientRect();
+      return r.width > 0 && r.right > window.innerWidth + 1;
+    }).filter(el => ![...el.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
+    .slice(0, 5).map(el => el.tagName.toLowerCase() + '.' + [...el.classList].join('.') + ': ' +
+                     (el.textContent || '').trim().slice(0, 50));
+  return [`page is ${root.scrollWidth}px wide in a ${window.innerWidth}px window`, ...out];
+}"""
+
+
+def _wait_for_mathjax(page):
+    # MathJax loads deferred and typesets asynchronously: wait for it to finish
+    page.wait_for_function("() => !document.querySelector('script[src*=mathjax]') || "
+                           "(window.MathJax && MathJax.startup && MathJax.startup.promise)",
+                           timeout=30_000)
+    page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+
+
+def _served_search_snippets(context):
+    """Serve _build/html on a local port (as the README says) and count the search results that
+    show a snippet of their page."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        page = context.new_page()
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                   else route.abort())
+        page.goto(f"{base}/search.html?q={SEARCH_HIT}", wait_until="load")
+        page.wait_for_function("() => document.querySelector('#search-results p.search-summary')",
+                               timeout=30_000)
+        page.wait_for_timeout(500)
+        found = page.evaluate("() => [...document.querySelectorAll('#search-results ul.search li')]"
+                              ".filter(li => li.querySelector('.context') && "
+                              "li.querySelector('.context').textContent.trim()).length")
+        page.close()
+        return found
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -128,15 +251,22 @@ def visits():
                                               if r.url.startswith("file:") else None))
             page.route("**/*", _offline(network))
             page.goto(path.as_uri(), wait_until="load")
-            # MathJax loads deferred and typesets asynchronously: wait for it to finish
-            page.wait_for_function("() => !document.querySelector('script[src*=mathjax]') || "
-                                   "(window.MathJax && MathJax.startup && MathJax.startup.promise)",
-                                   timeout=30_000)
-            page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+            _wait_for_mathjax(page)
             info = page.evaluate(_INSPECT)
+            info["openedCode"] = page.evaluate(_OPENED_CODE)
             info.update(errors=errors, network=network)
             results[str(path.relative_to(HTML))] = info
             page.close()
+
+        phone = browser.new_context(viewport={"width": PHONE[0], "height": PHONE[1]})
+        for path in pages:
+            page = phone.new_page()
+            page.route("**/*", _offline([]))
+            page.goto(path.as_uri(), wait_until="load")
+            _wait_for_mathjax(page)
+            results[str(path.relative_to(HTML))]["phone"] = page.evaluate(_PHONE)
+            page.close()
+        phone.close()
 
         search = {}
         for term in (SEARCH_HIT, SEARCH_MISS):
@@ -148,6 +278,7 @@ def visits():
                                    timeout=30_000)
             search[term] = page.evaluate("() => document.querySelectorAll('#search-results ul.search li').length")
             page.close()
+        search["snippets when served"] = _served_search_snippets(context)
         browser.close()
 
     counts = {"pages": len(results), "math": sum(r["math"] for r in results.values()),
@@ -201,3 +332,74 @@ def test_no_machine_path_warning_repr_or_nan_in_pages(visits):
 def test_search_finds_a_term_of_the_book(visits):
     assert visits["search"][SEARCH_HIT] > 0, f"search for {SEARCH_HIT!r} found nothing"
     assert visits["search"][SEARCH_MISS] == 0, f"search for {SEARCH_MISS!r} should find nothing"
+
+
+def test_search_shows_snippets_when_served(visits):
+    assert visits["search"]["snippets when served"] > 0, \
+        "served over HTTP, the search results show no snippet of their pages"
+
+
+def test_opened_code_fits(visits):
+    assert not _offenders(visits, "openedCode"), \
+        f"code blocks wider than a {WIDTH} px window once folded code is opened"
+
+
+def test_tables_figures_and_math_fit_the_column(visits):
+    assert not _offenders(visits, "tooWide"), \
+        "tables, figures or math displays wider than the text column (or clipped), not scrolling " \
+        "inside their own container"
+
+
+def test_figures_are_shown_near_their_natural_size(visits):
+    assert not _offenders(visits, "shrunk"), \
+        f"figures shrunk below {MIN_FIGURE_SCALE:.0%} of their width (fonts shrink with them): " \
+        "draw them at most sphericalae.plots.TEXT_WIDTH_IN wide"
+
+
+def test_text_column_is_what_the_figure_style_assumes(visits):
+    from sphericalae.plots import DPI, TEXT_WIDTH_IN
+
+    widths = {r["column"] for r in visits["pages"].values() if r["column"] > 0}
+    assert widths and min(widths) >= TEXT_WIDTH_IN * DPI - 2, \
+        f"text column {sorted(widths)} px, narrower than plots.TEXT_WIDTH_IN ({TEXT_WIDTH_IN * DPI:.0f} px)"
+
+
+def test_every_figure_has_a_caption(visits):
+    assert not _offenders(visits, "uncaptioned"), \
+        "figures with no caption (an italic paragraph right after their cell)"
+
+
+def test_no_raw_role_or_backtick_in_the_text(visits):
+    bad = {page: sorted({m.group(0) for m in RAW_MARKUP.finditer(r["prose"])} |
+                        {r["prose"][max(0, m.start() - 30):m.end() + 30].replace("\n", " ")
+                         for m in RAW_MARKUP.finditer(r["prose"])})
+           for page, r in visits["pages"].items() if RAW_MARKUP.search(r["prose"])}
+    assert not bad, "raw roles or backticks in the page text"
+
+
+def test_no_page_scrolls_sideways_on_a_phone(visits):
+    assert not _offenders(visits, "phone"), f"pages wider than a {PHONE[0]} px window"
+
+
+def test_every_verdict_row_links_to_its_evidence(visits):
+    pages = visits["pages"]
+    assert VERDICT_PAGE in pages, f"no {VERDICT_PAGE}"
+    rows = pages[VERDICT_PAGE]["rows"]
+    assert rows, "the verdict page has no table rows"
+    here = (HTML / VERDICT_PAGE).resolve()
+    bad = []
+    for row in rows:
+        ok = False
+        for href in row["links"]:
+            url, _, anchor = href.partition("#")
+            if not url.startswith("file:") or not anchor:
+                continue
+            target = Path(url[len("file://"):]).resolve()
+            if target == here:
+                continue
+            rel = str(target.relative_to(HTML.resolve())) if target.is_relative_to(HTML.resolve()) else None
+            if rel in pages and anchor in pages[rel]["ids"]:
+                ok = True
+        if not ok:
+            bad.append(row["text"])
+    assert not bad, "verdict rows without a link to an anchor on another page"

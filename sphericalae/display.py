@@ -1,0 +1,233 @@
+"""One table style for the book: `table` turns a DataFrame, a Series or a list of rows into a
+compact, styled HTML table.
+
+* numbers get `sig` significant figures (2 to 4): a column of like magnitudes shares one number of
+  decimals (`sig` figures for its smallest value, at most sig + 2 for its largest), so its digits
+  align; a column spanning more orders of magnitude than that is written per cell,
+  in scientific notation where fixed-point would need more than 6 decimals or 6 digits;
+* integers (and floats that are all whole numbers) print as integers; -0.000 prints as 0;
+  missing values as an em dash;
+* a cell holding a (mean, sd) pair prints as "mean ± sd" in one cell that never wraps (non-breaking
+  spaces), the sd with 2 significant figures and the mean rounded to the same decimal place;
+  `mean_sd` joins two columns into such a cell;
+* `units` and `n` go into the column headers ("SWD (× 10³)", "FD-CNN (n = 1000)"), `scale`
+  multiplies a column first (for units such as × 10³);
+* the index becomes ordinary leading columns and the table has a single header row: no
+  index-name row, no empty corner cells.
+
+The returned pandas Styler renders as HTML in a notebook; its table carries the class
+`sae-table`, which the book's stylesheet (_static/book.css) pads and lets scroll inside its own
+container. `fmt` and `fmt_mean_sd` are the same rules for one number, for prose and captions.
+"""
+from __future__ import annotations
+
+import math
+import re
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["fmt", "fmt_mean_sd", "table", "format_frame"]
+
+NBSP = "\u00a0"
+PM = f"{NBSP}±{NBSP}"
+DASH = "—"
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _is_missing(x) -> bool:
+    return x is None or (isinstance(x, Real) and not isinstance(x, Integral) and math.isnan(x)) \
+        or x is pd.NA or x is pd.NaT
+
+
+def _exponent(x: float) -> int:
+    return int(math.floor(math.log10(abs(x))))
+
+
+def _sci(x: float, sig: int) -> str:
+    """x in scientific notation with `sig` significant figures: 1.2 × 10⁻⁵."""
+    mantissa, exp = f"{x:.{sig - 1}e}".split("e")
+    exp = int(exp)
+    return f"{mantissa}{NBSP}×{NBSP}10{str(exp).translate(_SUPERSCRIPT)}"
+
+
+def _fixed(x: float, decimals: int) -> str:
+    text = f"{x:.{max(decimals, 0)}f}"
+    if float(text) == 0:          # no "-0.000"
+        text = text.lstrip("-")
+    return text
+
+
+def _needs_sci(x: float, sig: int) -> bool:
+    e = _exponent(x)
+    return e < -4 or e >= 6 or (sig - 1 - e) > 6
+
+
+def fmt(x, sig: int = 3) -> str:
+    """One number with `sig` significant figures, fixed-point unless that needs more than 6
+    decimals or 6 integer digits; integers as integers; missing as an em dash."""
+    if _is_missing(x):
+        return DASH
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (Integral, np.integer)):
+        return str(int(x))
+    if not isinstance(x, (Real, np.floating)):
+        return str(x)
+    x = float(x)
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x == 0:
+        return "0"
+    if _needs_sci(x, sig):
+        return _sci(x, sig)
+    return _fixed(x, sig - 1 - _exponent(x))
+
+
+def fmt_mean_sd(mean, sd, sig_sd: int = 2) -> str:
+    """"mean ± sd" in one unbreakable string: the sd with `sig_sd` significant figures and the
+    mean rounded to the same decimal place (923.1, 104 -> "923 ± 100" is avoided: 920 ± 100
+    is what the sd supports)."""
+    if _is_missing(mean):
+        return DASH
+    if _is_missing(sd) or not math.isfinite(float(sd)) or float(sd) == 0:
+        return fmt(mean, 3) + ("" if _is_missing(sd) else f"{PM}{fmt(sd, 1)}")
+    mean, sd = float(mean), abs(float(sd))
+    decimals = sig_sd - 1 - _exponent(sd)
+    scale = max(abs(mean), sd)
+    if _needs_sci(scale, max(decimals + _exponent(scale) + 1, 1)):
+        e = _exponent(scale)
+        m_txt = _fixed(mean / 10 ** e, decimals + e)
+        s_txt = _fixed(sd / 10 ** e, decimals + e)
+        return f"({m_txt}{PM}{s_txt}){NBSP}×{NBSP}10{str(e).translate(_SUPERSCRIPT)}"
+    if decimals < 0:   # round to tens, hundreds, ...
+        q = 10 ** (-decimals)
+        return f"{int(round(mean / q) * q)}{PM}{int(round(sd / q) * q)}"
+    return f"{_fixed(mean, decimals)}{PM}{_fixed(sd, decimals)}"
+
+
+def _is_pair(x) -> bool:
+    return isinstance(x, (tuple, list, np.ndarray)) and len(x) == 2 \
+        and all(isinstance(v, (Real, np.floating, np.integer)) or v is None for v in x)
+
+
+def _format_column(values: pd.Series, sig: int) -> list[str]:
+    """Format one column: a shared number of decimals when its magnitudes allow, else per cell."""
+    vals = list(values)
+    if any(_is_pair(v) for v in vals):
+        return [fmt_mean_sd(*v) if _is_pair(v) else fmt(v, sig) for v in vals]
+    nums = [float(v) for v in vals if isinstance(v, (Real, np.floating, np.integer))
+            and not isinstance(v, (bool, np.bool_)) and not _is_missing(v)]
+    if not nums or len(nums) < sum(not _is_missing(v) for v in vals):   # text (or mixed)
+        return [fmt(v, sig) if not isinstance(v, str) else v for v in vals]
+    finite = [v for v in nums if math.isfinite(v)]
+    if finite and all(float(v).is_integer() and abs(v) < 1e15 for v in finite):
+        return [DASH if _is_missing(v) else fmt(int(v)) if math.isfinite(float(v)) else fmt(v)
+                for v in vals]
+    nonzero = [abs(v) for v in finite if v != 0]
+    if not nonzero:
+        return [fmt(v, sig) for v in vals]
+    top, low = max(nonzero), min(nonzero)
+    # one shared number of decimals: `sig` figures for the smallest value, as long as the
+    # largest then has at most sig + 2 figures and nothing needs scientific notation
+    decimals = max(sig - 1 - _exponent(low), 0)
+    shared = decimals <= 6 and _exponent(top) < 6 and _exponent(top) + 1 + decimals <= sig + 2
+    if not shared:
+        return [fmt(v, sig) for v in vals]
+    return [DASH if _is_missing(v) else fmt(v) if not math.isfinite(float(v))
+            else "0" if float(v) == 0 else _fixed(float(v), decimals) for v in vals]
+
+
+def _flat(label) -> str:
+    if isinstance(label, tuple):
+        return ", ".join(str(p) for p in label if str(p) != "")
+    return str(label)
+
+
+def format_frame(data, sig: int = 3, *, units: dict | None = None, n=None,
+                 scale: dict | None = None, mean_sd: dict | None = None,
+                 index: bool = True) -> pd.DataFrame:
+    """The table as a DataFrame of strings with one header row (what `table` styles).
+
+    data: a DataFrame, a Series, or a list of dicts (rows).
+    sig: significant figures of plain numbers (2 to 4).
+    units: column -> unit, shown in the header as "column (unit)".
+    n: an int for every column, or column -> sample size, shown as "n = ..." in the header.
+    scale: column -> factor applied before formatting (e.g. {"SWD": 1e3} with units "× 10⁻³").
+    mean_sd: new column -> (mean column, sd column): the two are replaced by one "mean ± sd" cell.
+    index: keep the index as leading columns (unnamed levels are dropped when it is a RangeIndex).
+    """
+    if not 2 <= sig <= 4:
+        raise ValueError(f"sig must be 2, 3 or 4 significant figures, not {sig}")
+    if isinstance(data, pd.Series):
+        df = data.to_frame(data.name if data.name is not None else "value")
+    elif isinstance(data, pd.DataFrame):
+        df = data.copy()
+    else:
+        df = pd.DataFrame(list(data))
+    if isinstance(df.columns, pd.MultiIndex):
+        df.columns = [_flat(c) for c in df.columns]
+    df.columns = [str(c) for c in df.columns]
+    for col, factor in (scale or {}).items():
+        df[col] = df[col].map(lambda v: v if _is_missing(v) else
+                              tuple(x * factor for x in v) if _is_pair(v) else v * factor)
+    for new, (mu, sd) in (mean_sd or {}).items():
+        pos = list(df.columns).index(mu)
+        pairs = [(a, b) for a, b in zip(df[mu], df[sd])]
+        df = df.drop(columns=[mu, sd])
+        df.insert(min(pos, len(df.columns)), new, pd.Series(pairs, index=df.index, dtype=object))
+    if index and not (isinstance(df.index, pd.RangeIndex) and df.index.name is None):
+        idx = df.index.to_frame(index=False)
+        # an unnamed level gets a blank header (unique: k spaces), never "index" or "level_0"
+        idx.columns = [str(name) if name is not None else " " * (k + 1)
+                       for k, name in enumerate(df.index.names)]
+        df = pd.concat([idx, df.reset_index(drop=True)], axis=1)
+    else:
+        df = df.reset_index(drop=True)
+    out = pd.DataFrame({c: _format_column(df[c], sig) for c in df.columns}, index=df.index)
+    headers = []
+    for c in out.columns:
+        h = c
+        if units and c in units and units[c]:
+            h += f" ({units[c]})"
+        cn = n.get(c) if isinstance(n, dict) else None
+        if cn is not None:
+            h += f" (n{NBSP}={NBSP}{cn})"
+        headers.append(h)
+    out.columns = headers
+    return out
+
+
+def table(data, sig: int = 3, *, units: dict | None = None, n=None, scale: dict | None = None,
+          mean_sd: dict | None = None, caption: str | None = None, index: bool = True):
+    """A styled table for the book (pandas Styler): see the module docstring and `format_frame`.
+
+    n may be an int (one sample size for the whole table, added to the caption) or a dict
+    (per column, in the headers). The first columns (the former index) are left-aligned text,
+    number columns right-aligned with tabular figures.
+    """
+    frame = format_frame(data, sig, units=units, n=n if isinstance(n, dict) else None,
+                         scale=scale, mean_sd=mean_sd, index=index)
+    if isinstance(n, Integral):
+        caption = f"{caption + '; ' if caption else ''}n{NBSP}={NBSP}{n}"
+    styler = frame.style.hide(axis="index")
+    styler = styler.set_table_attributes('class="sae-table"')
+    numeric = [c for c in frame.columns
+               if all(_looks_numeric(v) for v in frame[c] if v != DASH) and
+               any(v != DASH for v in frame[c])]
+    if numeric:
+        styler = styler.set_properties(subset=numeric, **{"text-align": "right",
+                                                          "font-variant-numeric": "tabular-nums"})
+    styler = styler.set_properties(**{"white-space": "nowrap"})
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
+
+
+_NUMBER = re.compile(r"^\(?[-−]?(\d[\d.]*|∞)(\u00a0±\u00a0\d[\d.]*)?\)?"
+                     r"(\u00a0×\u00a010[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?$")
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(_NUMBER.match(text))
