@@ -2,8 +2,8 @@
 # they create the virtual environment $(VENV) if missing and (re)install requirements.txt when it
 # changed (its sha256 is kept in $(VENV)/.requirements.sha256), then install the package.
 #
-#   make book        build the book -> _build/html/index.html; executes the pages that changed,
-#                    or every page when sphericalae/ (or requirements.txt) changed since the last build
+#   make book        build the book -> _build/html/index.html; executes the pages that changed and
+#                    the pages whose package code changed (python -m sphericalae.bookdeps)
 #   make test        strict book build (every page executed) + unit tests + every page cell by cell
 #                    (nbval) + the browser test (headless Chromium; installed with apt-get when root)
 #   make reproduce   re-execute the experiment pages at full scale (reproduce.yml) -> results/
@@ -13,13 +13,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.sha256
-# --all: re-read (so re-execute) every page. Sphinx re-reads only pages whose source changed and
-# would not see a change in sphericalae/, so `make book` keeps a hash of the package's source (and
-# of requirements.txt) beside the build and passes --all when it differs; `make test` always does.
+# Sphinx re-reads (so re-executes) only pages whose file changed and would not see a change in
+# sphericalae/: `make book` keeps, per page, a hash of the package modules the page imports (and of
+# everything they import, and requirements.txt) and touches the pages whose hash changed;
+# `make test` re-executes every page (--all).
 JB_FLAGS := -W -n --keep-going
 JB_STRICT := --all $(JB_FLAGS)
-PKG_STAMP := _build/.sphericalae.sha256
-PKG_HASH = $$(cat requirements.txt $$(find sphericalae -name '*.py' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)
+PAGE_STAMP := _build/.pagedeps.json
 # Downloads (full MNIST) go to the checkout's data/ folder (see data/README.md).
 export SPHERICALAE_DATA ?= $(CURDIR)/data
 # A non-interactive MPLBACKEND (Agg) would strip every figure from the executed pages.
@@ -37,11 +37,8 @@ setup:
 	@"$(BIN)/python" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 
 book: setup
-	@want=$(PKG_HASH); all=; \
-	if [ "$$want" != "$$(cat $(PKG_STAMP) 2>/dev/null)" ]; then \
-	  all=--all; echo ">> first build, or sphericalae/ or requirements.txt changed: executing every page"; \
-	fi; \
-	"$(BIN)/jupyter-book" build . $$all $(JB_FLAGS) && echo "$$want" > $(PKG_STAMP)
+	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book && \
+	"$(BIN)/jupyter-book" build . $(JB_FLAGS) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
 	@echo ">> book: $(CURDIR)/_build/html/index.html"
 
 # Debian's chromium for the browser test, installed the way setup installs the venv: when it is
@@ -67,7 +64,8 @@ nbval: setup
 
 # The strict build runs first so that pytest's summary is the last line printed.
 test: setup browser
-	@want=$(PKG_HASH); "$(BIN)/jupyter-book" build . $(JB_STRICT) && echo "$$want" > $(PKG_STAMP)
+	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book >/dev/null && \
+	"$(BIN)/jupyter-book" build . $(JB_STRICT) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
 	"$(BIN)/python" -m pytest tests book --nbval-lax --nbval-current-env
 
 reproduce: setup

@@ -17,6 +17,7 @@ same size (:func:`real_floor`).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import torch
@@ -29,17 +30,44 @@ from .models import ModelConfig, trained
 from .seeding import derive_seed
 
 __all__ = ["trained", "trained_grid", "reconstruction_scores", "sample_scores", "real_floor", "code_mixture",
-           "reconstruction_study", "prior_study", "structure_study", "study_models", "STUDY_KINDS"]
+           "reconstruction_study", "prior_study", "structure_study", "study_models", "code_radius", "convergence", "CONVERGED", "STUDY_KINDS",
+           "CODE_METRICS"]
 
 STUDY_KINDS = ("sae", "vae", "svae", "ps", "ae")
+CODE_METRICS = ("cosine", "euclidean")
+"""The distances every model's codes are scored with (structure study)."""
 """The five models of the digits experiments (the training, priors and latent-structure pages)."""
 
 
-def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True, root=None):
+def _train_one(job):
+    """Train (or find in the cache) one model of a grid, in a worker process with one thread."""
+    torch.set_num_threads(1)
+    model_config, train_config, root = job
+    trained(model_config, train_config, root=root)
+
+
+def _train_in_parallel(jobs, root, processes):
+    import concurrent.futures
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_train_one, [(m, t, root) for m, t in jobs]))
+
+
+def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True, root=None,
+                 processes=None):
     """``{(kind, seed): (model, history)}`` for every kind and seed, same architecture, optimizer,
-    epochs and data; a progress bar over the grid (each cached model is loaded, not retrained)."""
+    epochs and data; a progress bar over the grid (each cached model is loaded, not retrained).
+    ``processes``: models trained at once in worker processes of one thread each (default: one per
+    core, at most 4; 1 trains in this process). Workers load the data themselves, so ``data`` must
+    be what the train configs' dataset fields give (as the book's studies pass)."""
     from tqdm.auto import tqdm
 
+    jobs = [(ModelConfig(kind=k, **model_fields), TrainConfig(seed=s, **train_fields)) for k in kinds for s in seeds]
+    processes = min(4, os.cpu_count() or 1) if processes is None else processes
+    if processes > 1 and len(jobs) > 1 and TrainConfig(**train_fields).device in ("cpu", "auto") \
+            and not torch.cuda.is_available():
+        _train_in_parallel(jobs, root, processes)
     out = {}
     for kind, seed in tqdm([(k, s) for k in kinds for s in seeds], desc="models", disable=not progress):
         out[kind, seed] = trained(ModelConfig(kind=kind, **model_fields), TrainConfig(seed=seed, **train_fields),
@@ -94,6 +122,33 @@ def code_mixture(codes, n_components: int = 10, seed: int = 0):
     return sample
 
 
+@torch.no_grad()
+def code_radius(model, images) -> float:
+    """The norm at which ``model``'s decoder reads codes: 1 for codes on a sphere (sae, svae, ps),
+    sqrt(d) for the VAE (its prior's N(0, I) draws, and its posterior means, lie near that norm),
+    the mean norm of the codes of ``images`` for a plain AE (it has no prior)."""
+    if model.sphere_dim is not None:
+        return 1.0
+    if model.kind == "vae":
+        return float(model.config.latent_dim) ** 0.5
+    return float(model.encode(images).norm(dim=1).mean())
+
+
+def convergence(history, key="heldout_recon", share=0.2) -> float:
+    """Relative change of ``history``'s ``key`` over its last ``share`` of epochs (at least one):
+    ``|value(start) - value(end)| / |value(end)|``. The book counts a model as converged when this is
+    below :data:`CONVERGED` (1%)."""
+    values = [h[key] for h in history]
+    back = max(1, int(round(len(values) * share)))
+    if len(values) <= back:
+        return float("inf")
+    return abs(values[-1 - back] - values[-1]) / abs(values[-1])
+
+
+CONVERGED = 0.01
+"""The convergence criterion: held-out loss changed by less than 1% over the last fifth of training."""
+
+
 def _study_key(dataset, latent_dim, epochs, seeds, batch_size, device):
     return {"dataset": dataset, "latent_dim": latent_dim, "epochs": epochs, "seeds": seeds,
             "batch_size": batch_size, "device": device}
@@ -109,7 +164,7 @@ def study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data=No
     return trained_grid(STUDY_KINDS, range(seeds), {"latent_dim": latent_dim}, fields, data, progress=progress)
 
 
-def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto"):
+def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_size=64, device="auto"):
     """The training page's table (cached): ``{"scores": [{model, seed, MSE, SWD, FD-CNN}], "floor":
     real-vs-real scores, "accuracy": FD-CNN network's held-out accuracy, "n": held-out size}``."""
     def compute():
@@ -128,11 +183,12 @@ def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, 
                   sources=(__name__,))
 
 
-def prior_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto",
+def prior_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_size=64, device="auto",
                 n_samples=500, gmm_components=10):
     """The priors page's table (cached): every model decodes the same draws of the paper's four
     priors, raw (``vanilla``) and through Algorithm 1 (``centerize+spherize``), and its own prior;
-    ``ae+gmm`` is the plain AE sampled from a mixture fitted to its training codes. Returns
+    ``ae+gmm`` is the plain AE sampled from a mixture fitted to its training codes. Each decoder
+    reads Algorithm 1's output at the scale it was trained at (:func:`code_radius`). Returns
     ``{"scores": [{model, seed, cell, FD-CNN, precision, recall}], "floor": ..., "n": n_samples}``;
     a cell is ``"own prior"`` or ``"PRIOR / PIPELINE"``. Draws of seed s come from stream (s, prior)."""
     def compute():
@@ -156,10 +212,12 @@ def prior_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_siz
                         sampler = code_mixture(model.encode(train_x), gmm_components, seed=s)
                         cells["own prior"] = model.decode(sampler(n_samples, s))
                     else:
+                        radius = code_radius(model, train_x)
                         cells["own prior"] = model.decode_prior(None, n_samples, generator=derive_seed(s, "own"))
                         for p in PRIORS:
-                            for pipe in ("vanilla", "centerize+spherize"):
-                                cells[f"{p} / {pipe}"] = model.decode(PIPELINES[pipe](draws[p]))
+                            cells[f"{p} / vanilla"] = model.decode(draws[p])
+                            cells[f"{p} / centerize+spherize"] = model.decode(PIPELINES["centerize+spherize"](draws[p])
+                                                                              * radius)
                     for cell, images in cells.items():
                         rows.append({"model": kind, "seed": s, "cell": cell,
                                      **sample_scores(images, real_feats, fd_net)})
@@ -171,11 +229,12 @@ def prior_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_siz
     return cached("prior-study", key, compute, sources=(__name__,))
 
 
-def structure_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch_size=64, device="auto",
+def structure_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_size=64, device="auto",
                     tsne_runs=2, k=10):
     """The latent-structure page's numbers (cached). Codes: each model's deterministic codes of the
     training digits (fit) and of the held-out digits (scored), :func:`sphericalae.structure.separation`
-    with the metric of its geometry, for every seed. t-SNE: ``tsne_runs`` maps of the held-out codes
+    with each distance of :data:`CODE_METRICS` for every model (one distance for every model, so
+    models compare like for like), for every seed; the t-SNE maps use each model's own geometry. t-SNE: ``tsne_runs`` maps of the held-out codes
     of seed 0, scored on the map (k-NN fitted on one half of the map, scored on the other;
     silhouette of the whole map). Returns ``{"scores": [{model, seed, space, run, knn, silhouette,
     probe}], "maps": {kind: (n, 2) tensor of run 0}, "labels": held-out labels, "n": ...}``."""
@@ -194,14 +253,16 @@ def structure_study(dataset="mnist-5k", latent_dim=10, epochs=10, seeds=3, batch
                 for s in range(seeds):
                     model = models[kind, s][0]
                     ctr, cte = model.encode(xtr), model.encode(xte)
-                    rows.append({"model": kind, "seed": s, "space": "codes", "run": 0,
-                                 **separation(ctr, ytr, cte, yte, metric=metric, k=k, seed=s)})
+                    for m in CODE_METRICS:
+                        rows.append({"model": kind, "seed": s, "space": "codes", "run": 0, "metric": m,
+                                     **separation(ctr, ytr, cte, yte, metric=m, k=k, seed=s)})
                     if s:
                         continue
                     for r in range(tsne_runs):
                         m = tsne_map(cte, metric=metric, seed=r)
                         sep = separation(m[:half], yte[:half], m[half:], yte[half:], k=k, seed=r)
-                        rows.append({"model": kind, "seed": 0, "space": "t-SNE", "run": r, **sep})
+                        rows.append({"model": kind, "seed": 0, "space": "t-SNE", "run": r, "metric": "euclidean",
+                                     **sep})
                         if r == 0:
                             maps[kind] = torch.from_numpy(m)
         return {"scores": rows, "maps": maps, "labels": yte, "n": len(xte)}

@@ -160,3 +160,21 @@ sys.exit(1 if extra else 0)
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_book_pages_rebuild_only_when_their_code_changes(tmp_path):
+    """make book re-executes a page when a module it uses changes, and not otherwise."""
+    import shutil
+
+    from sphericalae import bookdeps
+
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "geometry.md").write_text("```{code-cell} ipython3\nfrom sphericalae.theory import wasserstein2\n```\n")
+    (book / "models.md").write_text("```{code-cell} ipython3\nfrom sphericalae import claims, display\n```\n")
+    stale, hashes = bookdeps.stale_pages(book, {})
+    assert stale == ["geometry", "models"]
+    assert bookdeps.stale_pages(book, hashes)[0] == []
+    assert "sphericalae.claims" in bookdeps.page_modules((book / "models.md").read_text())
+    assert "sphericalae.metrics" in cache.dependencies(bookdeps.page_modules((book / "models.md").read_text()))
+    assert "sphericalae.metrics" not in cache.dependencies(bookdeps.page_modules((book / "geometry.md").read_text()))

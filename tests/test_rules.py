@@ -1,0 +1,93 @@
+"""The statistical rules of the verdicts (sphericalae.rules): Welch's test against scipy, Holm's
+correction against its definition, TOST, and the four outcomes."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from sphericalae.rules import compare, decide, holm
+
+
+def test_welch_p_value_and_interval_match_scipy():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 6), rng.normal(0.8, 2, 5)
+    c = compare(a, b, "x")
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert c.p == pytest.approx(ref.pvalue, rel=1e-10)
+    lo, hi = ref.confidence_interval(0.95)
+    assert c.ci == pytest.approx((lo, hi), rel=1e-10)
+    assert c.diff == pytest.approx(a.mean() - b.mean())
+
+
+def test_holm_is_the_step_down_of_its_definition():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
+    assert holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
+    p = np.random.default_rng(2).uniform(size=8)
+    adj = holm(p)
+    assert all(x >= y for x, y in zip(adj, p)) and max(adj) <= 1
+
+
+@pytest.mark.parametrize("shift,outcome", [(-1.0, "a better"), (1.0, "b better"), (0.0, "equivalent")])
+def test_outcomes_follow_the_data(shift, outcome):
+    base = np.array([10.0, 10.1, 9.9, 10.05, 9.95])
+    c, = decide([compare(base + shift, base, "MSE", rel_margin=0.02)])
+    assert c.outcome == outcome
+    assert (c.winner is None) == (outcome == "equivalent")
+
+
+def test_higher_is_better_flips_the_winner():
+    c, = decide([compare([0.9, 0.91, 0.92], [0.5, 0.52, 0.51], "accuracy", lower_is_better=False)])
+    assert c.outcome == "a better"
+
+
+def test_too_few_or_too_noisy_is_inconclusive():
+    c, = decide([compare([1.0], [2.0], "x")])
+    assert c.outcome == "inconclusive" and c.p == 1.0
+    c, = decide([compare([1.0, 3.0, 0.0], [1.5, -1.0, 4.0], "x", rel_margin=0.01)])
+    assert c.outcome == "inconclusive"
+
+
+def test_holm_can_turn_a_difference_into_inconclusive():
+    """A gap at raw p just under 0.05 is a difference alone, not among three comparisons."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a, b = rng.normal(0, 1, 5), rng.normal(1.2, 1, 5)
+        c = compare(a, b, "x", margin=1e-9)
+        if 0.02 < c.p < 0.045:
+            break
+    alone, = decide([c])
+    among = decide([c, compare([0, 1, 2], [0, 1, 2], "y", margin=1e-9), compare([0, 1, 2], [0, 1, 2.1], "z", margin=1e-9)])
+    assert alone.outcome != "inconclusive" and among[0].outcome == "inconclusive"
+
+
+def test_bad_groups_are_refused():
+    with pytest.raises(ValueError, match="finite"):
+        compare([1.0, float("nan")], [1.0, 2.0], "x")
+    with pytest.raises(ValueError, match="finite"):
+        compare([], [1.0, 2.0], "x")
+
+
+def _rows(sae, vae):
+    return [{"model": m, "seed": s, **{k: x * (1 + 0.001 * s) for k, x in zip(("MSE", "SWD", "FD-CNN"), v)}}
+            for m, vals in (("sae", sae), ("vae", vae)) for s, v in enumerate([vals] * 5)]
+
+
+@pytest.mark.parametrize("sae,vae,outcome", [
+    ((1, 1, 1), (2, 2, 2), "holds"),
+    ((1, 1, 3), (2, 2, 2), "holds in part"),
+    ((3, 3, 3), (2, 2, 2), "does not hold"),
+    ((2, 2, 2), (2, 2, 2), "does not hold"),
+])
+def test_table2_verdict_follows_its_comparisons(sae, vae, outcome):
+    from sphericalae.claims import table2
+
+    v = table2(_rows(sae, vae))
+    assert v.outcome == outcome
+    assert v.outcome in v.sentence() and len(v.evidence) == 3
+
+
+def test_a_verdict_refuses_an_unknown_outcome():
+    from sphericalae.claims import Verdict
+
+    with pytest.raises(ValueError, match="valid: holds"):
+        Verdict("k", "c", "p", "probably", "o", "r", "a")
