@@ -147,7 +147,7 @@ def raw_draws(rows):
     """Not in the paper: SAE decodes raw normal draws better than Algorithm 1's output."""
     comps = decide([compare(_groups(rows, "sae", "FD-CNN", cell="normal / vanilla"),
                             _groups(rows, "sae", "FD-CNN", cell="normal / centerize+spherize"), "FD-CNN",
-                            names=("raw", "Algorithm 1"))])
+                            names=("raw", "Algorithm 1"), paired=True)])
     c = comps[0]
     outcome = {"raw": "holds", "Algorithm 1": "does not hold"}.get(c.winner,
                                                                     "does not hold" if c.outcome == "equivalent"
@@ -198,10 +198,12 @@ def _per_seed_cell(rows, prior, pipeline):
 
 def gan_cells(rows, pairs, rel_margin=0.1):
     """Decided comparisons of Table 1 cells: ``pairs`` of ``((prior, pipeline), (prior, pipeline))``,
-    FD-CNN per training seed (repetitions within a seed averaged), one Holm family. ``rows``:
+    FD-CNN per training seed (repetitions within a seed averaged), paired by seed (the same
+    generator decodes both cells), one Holm family. ``rows``:
     :func:`sphericalae.table1.table1` rows of one generator kind with a ``seed`` field."""
     return decide(compare(_per_seed_cell(rows, *a), _per_seed_cell(rows, *b), f"FD-CNN {a[0]} {a[1]}",
-                          names=(f"{a[0]} {a[1]}", f"{b[0]} {b[1]}"), rel_margin=rel_margin) for a, b in pairs)
+                          names=(f"{a[0]} {a[1]}", f"{b[0]} {b[1]}"), rel_margin=rel_margin, paired=True)
+                  for a, b in pairs)
 
 
 def table1_gan(rows, pipeline="centerize+spherize", rel_margin=0.1, label=""):

@@ -5,7 +5,8 @@ repetition): ``a`` and ``b``, and says which is better on a metric where ``lower
 better. Three outcomes and a fourth when the data cannot decide:
 
 * **difference**: Welch's t-test (unequal variances) rejects "equal means" at level ``alpha``
-  after Holm's correction over the comparisons of one family (a page, a claim);
+  after Holm's correction over the comparisons of one family (a page, a claim); for paired
+  numbers (two measurements of the same trained model) the t-test of the differences;
 * **equivalent**: two one-sided Welch tests (TOST, Schuirmann 1987) reject "the means differ by
   ``margin`` or more" at level ``alpha``, Holm-corrected the same way; ``margin`` is stated with
   every verdict (by default a share ``rel_margin`` of the reference group's mean);
@@ -47,6 +48,18 @@ def _welch(a, b):
         return ma - mb, 0.0, float(na + nb - 2)
     df = se2 ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
     return ma - mb, math.sqrt(se2), df
+
+
+def _paired(a, b):
+    """(mean difference, its standard error, n - 1) of paired groups (one-sample t on a - b)."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired groups must have the same length, got {a.size} and {b.size}")
+    _moments(a), _moments(b)
+    d = a - b
+    if d.size < 2:
+        return float(d.mean()), float("nan"), float("nan")
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)), float(d.size - 1)
 
 
 def _p_two_sided(d, se, df):
@@ -115,11 +128,13 @@ def _fmt(x):
 
 
 def compare(a, b, metric: str, *, names=("a", "b"), lower_is_better=True, margin=None,
-            rel_margin=REL_MARGIN, alpha=ALPHA) -> Comparison:
+            rel_margin=REL_MARGIN, alpha=ALPHA, paired=False) -> Comparison:
     """One unadjusted :class:`Comparison` of groups ``a`` and ``b`` (sequences of numbers, one per
     seed). ``margin``: the equivalence margin in the metric's units; default ``rel_margin`` times
-    ``|mean of b|`` (b is the reference). Adjust a family with :func:`decide`."""
-    d, se, df = _welch(a, b)
+    ``|mean of b|`` (b is the reference). ``paired``: ``a[i]`` and ``b[i]`` come from the same unit
+    (the same trained model or generator), so the test is the one-sample t-test of the differences
+    instead of Welch's. Adjust a family with :func:`decide`."""
+    d, se, df = _paired(a, b) if paired else _welch(a, b)
     ma, mb = float(np.mean(a)), float(np.mean(b))
     margin = abs(mb) * rel_margin if margin is None else float(margin)
     half = float(_st.t.ppf(1 - alpha / 2, df) * se) if math.isfinite(se) and se > 0 else (

@@ -91,3 +91,15 @@ def test_a_verdict_refuses_an_unknown_outcome():
 
     with pytest.raises(ValueError, match="valid: holds"):
         Verdict("k", "c", "p", "probably", "o", "r", "a")
+
+
+def test_paired_comparison_is_the_t_test_of_the_differences():
+    a = np.array([270.0, 310.0, 240.0, 295.0])
+    b = a + np.array([1.0, -0.5, 0.7, 0.2])             # same units: a large spread between units
+    c = compare(a, b, "FD-CNN", paired=True, rel_margin=0.05)
+    ref = stats.ttest_rel(a, b)
+    assert c.p == pytest.approx(ref.pvalue, rel=1e-10)
+    assert decide([c])[0].outcome == "equivalent"
+    assert decide([compare(a, b, "FD-CNN", rel_margin=0.05)])[0].outcome == "inconclusive"   # Welch cannot tell
+    with pytest.raises(ValueError, match="same length"):
+        compare([1.0, 2.0], [1.0], "x", paired=True)
