@@ -4,8 +4,10 @@
 #
 #   make book        build the book -> _build/html/index.html; executes the pages that changed and
 #                    the pages whose package code changed (python -m sphericalae.bookdeps)
-#   make test        strict book build (every page executed) + unit tests + every page cell by cell
-#                    (nbval) + the browser test (headless Chromium; installed with apt-get when root)
+#   make test        strict book build (every page executed, every hidden check run: a failing cell
+#                    fails the build) + unit tests, the pages at two other settings and the browser
+#                    test (headless Chromium; installed with apt-get when root)
+#   make nbval       every page cell by cell with nbval (the same cells the strict build runs)
 #   make reproduce   re-execute the experiment pages at full scale (reproduce.yml) -> results/
 #   make clean       remove _build (keeps the virtual environment)
 
@@ -62,11 +64,13 @@ unit: setup
 nbval: setup
 	"$(BIN)/python" -m pytest --nbval-lax --nbval-current-env book
 
-# The strict build runs first so that pytest's summary is the last line printed.
+# The strict build runs first so that pytest's summary is the last line printed. It executes every
+# cell of every page and stops on any error (hidden checks included), so the tests do not run the
+# pages a second time with nbval (`make nbval` does, on demand).
 test: setup browser
 	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book >/dev/null && \
 	"$(BIN)/jupyter-book" build . $(JB_STRICT) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
-	"$(BIN)/python" -m pytest tests book --nbval-lax --nbval-current-env
+	"$(BIN)/python" -m pytest tests
 
 reproduce: setup
 	"$(BIN)/python" -m sphericalae.reproduce
