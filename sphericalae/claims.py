@@ -314,11 +314,11 @@ def untestable_verdicts():
 
     k = np.logspace(-2, 4, 601)
     nan_share = float(np.mean(~np.isfinite(kl_scipy_float32(512, k))))
-    return [not_testable("svae512", "S-VAE does not converge at d_z = 512 (footnote 2)", "failed to train on FFHQ",
+    return [not_testable("svae512", "S-VAE does not converge with 512 latent dimensions (footnote 2)", "failed to train on FFHQ",
                          f"the public float32 KL recipe is NaN for {100 * nan_share:.0f}% of k in [1e-2, 1e4] "
                          "at m = 512", "needs FFHQ training; a plausible cause is shown, not the failure itself",
                          "svae_baseline.html#kl-two-ways"),
-            not_testable("table2_ffhq", "Table 2 at its own scale (FFHQ, 128 px, d_z 512)", "SAE better than VAE",
+            not_testable("table2_ffhq", "Table 2 at its own scale (FFHQ, 128 px, 512 latent dimensions)", "SAE better than VAE",
                          "demonstration scale only (100 faces, faces page)",
                          "needs the full-scale run of the faces page", "faces.html#faces-full-scale")]
 
