@@ -255,9 +255,9 @@ def geometry_verdicts(w2_points=250):
     t2 = "holds in part" if common < 0.02 and off > 0.1 else ("holds" if common < 0.02 else "does not hold")
     return [
         closed_form("theorem1", "Theorem 1: volume concentrates in a thin shell",
-                    "R^512: the outer 0.9% shell holds 99% of the volume", f"{100 * shell:.2f}% (closed form)",
+                    "ℝ⁵¹²: the outer 0.9% shell holds 99% of the volume", f"{100 * shell:.2f}% (closed form)",
                     shell >= 0.99, "share >= 99%", "volume.html#theorem-1"),
-        closed_form("lemma1", "Lemma 1: pairwise distances concentrate at √2", "R^512: mean 1.4139, sd 0.0313",
+        closed_form("lemma1", "Lemma 1: pairwise distances concentrate at √2", "ℝ⁵¹²: mean 1.4139, sd 0.0313",
                     f"mean {mean:.4f}, sd {sd:.4f} (closed form)", close, "equal to the paper's 4 decimals",
                     "distance.html#lemma-1"),
         Verdict("theorem2", "Theorem 2: W2 between sets converges to a common value",
