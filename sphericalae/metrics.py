@@ -140,7 +140,8 @@ def _normalise(desc):
 
 
 def _sort_rows(x):
-    """Sort each row; numpy's sort on the CPU (about 10x faster than torch's there), torch's elsewhere."""
+    """Sort each row: numpy's sort on the CPU (the faster there, see benchmarks/bench_metrics.py),
+    torch's elsewhere."""
     if x.device.type == "cpu":
         return torch.from_numpy(np.sort(x.contiguous().numpy(), axis=1))
     return x.sort(dim=1).values
@@ -232,8 +233,8 @@ def swd(a, b, *, descriptors_per_image: int = 128, patch_size: int = 7, min_reso
 
 # ------------------------------------------------------------------------------- Frechet distance
 def _eigh(c, values_only=False):
-    """Symmetric eigendecomposition. Small CPU problems run on one thread: threads gain nothing there,
-    and on a busy machine LAPACK's thread barriers made a 128 x 128 eigh ~1000x slower (2 ms -> 2 s)."""
+    """Symmetric eigendecomposition; small CPU problems run on one thread (LAPACK's thread barriers
+    only cost there; benchmarks/bench_metrics.py measures it)."""
     fn = torch.linalg.eigvalsh if values_only else torch.linalg.eigh
     if c.device.type != "cpu" or c.shape[0] > 512 or torch.get_num_threads() == 1:
         return fn(c)
