@@ -193,17 +193,12 @@ def _unusable(path: Path):
 
 def _store(result, path: Path):
     """Write ``result`` to ``path`` atomically; returns None, or why it could not be stored."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from .runfiles import write_atomic
+
     try:
-        torch.save(result, tmp)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: torch.save(result, tmp))
     except (OSError, RuntimeError) as err:   # torch.save reports a full disk as RuntimeError
         return f"storing failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-    finally:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
     return None
 
 
