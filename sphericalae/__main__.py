@@ -42,7 +42,7 @@ def _add_config_options(parser, cls):
         args = typing.get_args(kind)
         base = next((a for a in args if a is not type(None)), kind) if args else kind
         kw = {"dest": f.name, "default": None, "help": f"{meta.get('help', '')} (default: "
-              f"{'auto' if f.default is None else f.default})"}
+              f"{meta.get('none', 'auto') if f.default is None else f.default})"}
         if base is bool:
             kw.update(type=lambda s: _BOOL[s.lower()] if s.lower() in _BOOL else s, metavar="{auto,on,off}")
         elif "choices" in meta:

@@ -19,7 +19,7 @@ import numpy as np
 from .rules import ALPHA, REL_MARGIN, compare, decide
 
 __all__ = ["Verdict", "OUTCOMES", "RULES", "table2", "ae_ablation", "prior_robustness", "raw_draws",
-           "rae_sampler", "margins", "table1_gan", "gan_cells", "all_verdicts", "closed_form", "not_testable"]
+           "rae_sampler", "margins", "table1_gan", "gan_cells", "statement", "table1_statements", "spreads", "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "closed_form", "not_testable"]
 
 OUTCOMES = ("holds", "holds in part", "does not hold", "inconclusive", "not testable here")
 
@@ -107,14 +107,15 @@ def ae_ablation(rows):
                    "as Table 2's row, SAE against the plain AE", "training.html#table-2", tuple(comps))
 
 
-def _spreads(rows, model, pipeline):
-    """FD-CNN spread (max - min over the four priors) per seed, for one model and pipeline."""
+def spreads(rows, model, pipeline, worst=False):
+    """FD-CNN spread (max - min over the four priors) per seed, for one model and pipeline of
+    :func:`sphericalae.experiments.prior_study` rows; ``worst=True``: the largest FD-CNN instead."""
     out = []
     for s in sorted({r["seed"] for r in rows if r["model"] == model}):
         v = [r["FD-CNN"] for r in rows if r["model"] == model and r["seed"] == s
              and r["cell"].endswith(f"/ {pipeline}")]
         if v:
-            out.append(max(v) - min(v))
+            out.append(max(v) if worst else max(v) - min(v))
     return np.array(out)
 
 
@@ -124,7 +125,7 @@ def prior_robustness(rows):
     both raw, and the paper's setting (SAE through Algorithm 1, the VAE raw)."""
     a1, raw = "centerize+spherize", "vanilla"
     pairs = {"both through Algorithm 1": (a1, a1), "both raw": (raw, raw), "paper's setting": (a1, raw)}
-    comps = decide(compare(_spreads(rows, "sae", p), _spreads(rows, "vae", q), f"spread ({name})",
+    comps = decide(compare(spreads(rows, "sae", p), spreads(rows, "vae", q), f"spread ({name})",
                            names=("sae", "vae"), rel_margin=0.2) for name, (p, q) in pairs.items())
     same, _, paper = comps
     if same.winner == "sae":
@@ -206,9 +207,12 @@ def gan_cells(rows, pairs, rel_margin=0.1):
                   for a, b in pairs)
 
 
-def table1_gan(rows, pipeline="centerize+spherize", rel_margin=0.1, label=""):
+def table1_gan(rows, pipeline="centerize+spherize", rel_margin=0.1, label="", *, key="table1",
+               paper="StyleGAN, FFHQ: FID 6.12 - 6.19 for all four priors after both steps",
+               anchor="gan_table1.html#table-1"):
     """Table 1's claim: after ``pipeline`` every prior decodes as well as the normal prior fed raw
-    (FD-CNN, equivalence margin ``rel_margin`` of the normal prior's value), over training seeds."""
+    (FD-CNN, equivalence margin ``rel_margin`` of the normal prior's value), over training seeds.
+    ``key``, ``paper`` and ``anchor`` name the row (the low-dimensional generator is its own row)."""
     others = [p for p in dict.fromkeys(r["prior"] for r in rows) if p != "real (floor)"]
     comps = gan_cells(rows, [((p, pipeline), ("normal", "vanilla")) for p in others], rel_margin)
     if all(c.outcome == "equivalent" for c in comps):
@@ -219,12 +223,40 @@ def table1_gan(rows, pipeline="centerize+spherize", rel_margin=0.1, label=""):
         outcome = "does not hold"
     else:
         outcome = "inconclusive"
-    return Verdict("table1", f"Table 1: after Algorithm 1 every prior matches the normal one{label}",
-                   "StyleGAN, FFHQ: FID 6.12 - 6.19 for all four priors after both steps", outcome,
+    return Verdict(key, f"Table 1: after Algorithm 1 every prior matches the normal one{label}", paper, outcome,
                    "; ".join(f"{c.a} {c.mean_a:.0f}" for c in comps) + f" (normal raw {comps[0].mean_b:.0f})",
                    f"holds: every prior after {pipeline} equivalent to the normal prior fed raw (margin "
                    f"{100 * rel_margin:.0f}% of its FD-CNN) over training seeds; in part: some",
-                   "gan_table1.html#table-1", tuple(comps))
+                   anchor, tuple(comps))
+
+
+def statement(comps, want: str) -> str:
+    """The outcome of one statement over its comparisons: ``want="match"`` (every comparison
+    equivalent) or ``"differ"`` (every one a difference by the test). holds when every comparison
+    says so; does not hold when one says the opposite; otherwise inconclusive."""
+    if want not in ("match", "differ"):
+        raise ValueError(f"want must be 'match' or 'differ', got {want!r}")
+    match = want == "match"
+    if all((c.outcome == "equivalent") if match else (c.winner is not None) for c in comps):
+        return "holds"
+    if any((c.winner is not None) if match else (c.outcome == "equivalent") for c in comps):
+        return "does not hold"
+    return "inconclusive"
+
+
+def table1_statements(rows, rel_margin=0.1) -> dict:
+    """The paper's cell-by-cell observations of Table 1 on one generator's rows (the raw-input
+    generator: the only one for which every column means something), each against the normal prior
+    fed raw: ``{statement: (want, comparisons)}``, ``want`` as in :func:`statement`."""
+    normal = ("normal", "vanilla")
+    pairs = {"uniform after spherization alone matches normal": ("match", [("uniform", "spherize")]),
+             "uniform raw differs from normal": ("differ", [("uniform", "vanilla")]),
+             "Poisson, chi2 after spherization alone differ from normal": (
+                 "differ", [("poisson", "spherize"), ("chi2", "spherize")]),
+             "Poisson, chi2 after centerization alone match normal": (
+                 "match", [("poisson", "centerize"), ("chi2", "centerize")])}
+    return {name: (want, gan_cells(rows, [(cell, normal) for cell in cells], rel_margin))
+            for name, (want, cells) in pairs.items()}
 
 
 def closed_form(key, claim, paper, ours, holds: bool, rule, anchor):
@@ -282,30 +314,20 @@ def digit_verdicts(**setting):
 
 
 def gan_verdict(dataset="mnist-5k", arch="mlp28", latent_dim=128, width=16, epochs=25, seeds=(0, 1, 2),
-                samples=800, reps=2):
-    """Table 1 on the GAN page's raw-input generators, one per training seed (cached)."""
-    import math
+                samples=800, reps=2, low_dim=None):
+    """Table 1 on the GAN page's raw-input generators, one per training seed: the very rows the GAN
+    page scores (:func:`sphericalae.table1.table1_study`, cached). ``low_dim``: the same claim on
+    the page's low-dimensional generator instead, a question the paper leaves open."""
+    from .table1 import table1_study
 
-    from .cache import cached
-    from .data import in_memory, load
-    from .features import digit_classifier
-    from .gan import GANConfig, GANTrainConfig, trained_gan
-    from .table1 import table1
-
-    def rows():
-        real = in_memory(load(dataset)[0])[0]
-        classifier, _ = digit_classifier(dataset)
-        out = []
-        for seed in seeds:
-            gan, _ = trained_gan(GANConfig(arch=arch, latent_dim=latent_dim, width=width, spherize_input=False),
-                                 GANTrainConfig(dataset=dataset, epochs=epochs, seed=seed, device="cpu"))
-            out += [{"seed": seed, **r} for r in table1(gan, real, n=samples, seed=seed, reps=reps,
-                                                         radius=math.sqrt(latent_dim), classifier=classifier)]
-        return out
-
-    key = {"arch": arch, "d": latent_dim, "width": width, "epochs": epochs, "seeds": list(seeds), "n": samples,
-           "reps": reps, "dataset": dataset}
-    return table1_gan(cached("verdict-gan-table1", key, rows, sources=("sphericalae.claims",)))
+    d = latent_dim if low_dim is None else low_dim
+    rows = [r for r in table1_study(dataset, arch, d, width, epochs, tuple(seeds), samples, reps)
+            if r["generator"] == "raw"]
+    if low_dim is None:
+        return table1_gan(rows)
+    return table1_gan(rows, label=f", with z of dimension {d}", key="table1_low",
+                      paper="not studied (the paper's z has 512 dimensions)",
+                      anchor="gan_table1.html#low-dimensional")
 
 
 def untestable_verdicts():
@@ -323,13 +345,60 @@ def untestable_verdicts():
                          "needs the full-scale run of the faces page", "faces.html#faces-full-scale")]
 
 
-def all_verdicts(*, dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_size=64, device="auto",
+def all_verdicts(*, dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
                  w2_points=250, gan_arch="mlp28", gan_latent_dim=128, gan_width=16, gan_epochs=25,
-                 gan_seeds=(0, 1, 2), gan_samples=800, gan_reps=2):
+                 gan_seeds=(0, 1, 2), gan_samples=800, gan_reps=2, gan_low_dim=8):
     """Every row of the verdict page (the parameters are the page's), and the margins verdict with
     Euclidean distance: ``(verdicts, margins_euclidean)``."""
     digits, euclidean = digit_verdicts(dataset=dataset, latent_dim=latent_dim, epochs=epochs, seeds=seeds,
                                        batch_size=batch_size, device=device)
-    gan = gan_verdict(dataset, gan_arch, gan_latent_dim, gan_width, gan_epochs, tuple(gan_seeds), gan_samples,
-                      gan_reps)
-    return geometry_verdicts(w2_points) + digits + [gan] + untestable_verdicts(), euclidean
+    gan = [gan_verdict(dataset, gan_arch, gan_latent_dim, gan_width, gan_epochs, tuple(gan_seeds), gan_samples,
+                       gan_reps, low_dim=low) for low in (None, gan_low_dim)]
+    return geometry_verdicts(w2_points) + digits + gan + untestable_verdicts(), euclidean
+
+
+STORED = "results/verdicts.json"
+"""Where a full-scale run of the verdict page stores its rows (relative to the repository root)."""
+
+
+def repository_root(start=None):
+    """The nearest folder at or above ``start`` (default: the working folder) that holds
+    ``reproduce.yml``; the working folder when there is none."""
+    from pathlib import Path
+
+    here = Path(start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / "reproduce.yml").is_file()), here)
+
+
+def store_verdicts(verdicts, setting: dict, hardware: str, path=None):
+    """Write ``verdicts`` (their rows), the ``setting`` they were measured at and the ``hardware``
+    to ``path`` (default :data:`STORED` under :func:`repository_root`), atomically."""
+    import json
+
+    from pathlib import Path
+
+    from .runfiles import write_text_atomic
+
+    path = repository_root() / STORED if path is None else Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"setting": setting, "hardware": hardware, "rows": {v.key: v.row() for v in verdicts}}
+    write_text_atomic(path, json.dumps(doc, indent=1, default=str))
+    return path
+
+
+def stored_verdicts(path=None):
+    """The document :func:`store_verdicts` wrote, or None when there is none. A file that cannot be
+    read as one raises ValueError naming it."""
+    import json
+    from pathlib import Path
+
+    path = repository_root() / STORED if path is None else Path(path)
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc.get("rows"), dict) or "setting" not in doc or "hardware" not in doc:
+            raise ValueError("expected setting, hardware and rows")
+    except (ValueError, AttributeError) as err:
+        raise ValueError(f"{path}: not a stored verdict table ({err})") from None
+    return doc

@@ -42,7 +42,8 @@ class TrainConfig:
     """Data, optimisation and seed of a run (Adam). ``seed`` fixes the initial weights, the
     data order of every epoch and every sample drawn; ``split_seed`` the held-out split (see
     :mod:`sphericalae.seeding`). ``amp``: None = bfloat16 autocast on CUDA only. ``workers``: data
-    loader processes for image folders (None: up to 4, one per core)."""
+    loader processes for image folders (None: up to 4, one per core). ``converge``: the stop rule of
+    :func:`sphericalae.train.convergence` (None: train all ``epochs``)."""
     dataset: str = field(default="mnist-5k", metadata=option("dataset", choices=_datasets))
     image_size: typing.Optional[int] = field(default=None, metadata=option(
         "32, 64 or 128 for faces and image folders (default: the dataset's own)"))
@@ -57,6 +58,9 @@ class TrainConfig:
     amp: typing.Optional[bool] = field(default=None, metadata=option("bfloat16 autocast (default: on CUDA only)"))
     workers: typing.Optional[int] = field(default=None, metadata=option(
         "data loader processes for image folders (default: up to 4)"))
+    converge: typing.Optional[float] = field(default=None, metadata=option(
+        "stop once the held-out loss has converged: its trend over the last fifth of the epochs changes "
+        "it by less than this share (e.g. 0.01), after at least 30 epochs; epochs is then the cap", none="off"))
 
     def __post_init__(self):
         check_dataset_name(self.dataset)
@@ -69,6 +73,8 @@ class TrainConfig:
         seed_value(self.split_seed, "split_seed")
         if self.workers is not None:
             positive_int(self.workers, "workers", least=0)
+        if self.converge is not None:
+            object.__setattr__(self, "converge", finite_float(self.converge, "converge", low=0, low_open=True))
         if self.amp is not None and not isinstance(self.amp, bool):
             raise ValueError(f"amp must be true, false or None (auto), got {self.amp!r}")
 

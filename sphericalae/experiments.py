@@ -28,9 +28,10 @@ from .features import digit_classifier, features
 from .metrics import frechet_distance, mse, precision_recall, swd
 from .models import ModelConfig, trained
 from .seeding import derive_seed
+from .train import convergence
 
 __all__ = ["trained", "trained_grid", "reconstruction_scores", "sample_scores", "real_floor", "code_mixture",
-           "reconstruction_study", "prior_study", "structure_study", "study_models", "code_radius", "convergence", "CONVERGED", "STUDY_KINDS",
+           "reconstruction_study", "prior_study", "prior_cells", "structure_study", "tsne_study", "study_models", "code_radius", "convergence", "CONVERGED", "STUDY_KINDS",
            "CODE_METRICS"]
 
 STUDY_KINDS = ("sae", "vae", "svae", "ps", "ae")
@@ -134,19 +135,11 @@ def code_radius(model, images) -> float:
     return float(model.encode(images).norm(dim=1).mean())
 
 
-def convergence(history, key="heldout_recon", share=0.2) -> float:
-    """Relative change of ``history``'s ``key`` over its last ``share`` of epochs (at least one):
-    ``|value(start) - value(end)| / |value(end)|``. The book counts a model as converged when this is
-    below :data:`CONVERGED` (1%)."""
-    values = [h[key] for h in history]
-    back = max(1, int(round(len(values) * share)))
-    if len(values) <= back:
-        return float("inf")
-    return abs(values[-1 - back] - values[-1]) / abs(values[-1])
-
-
 CONVERGED = 0.01
-"""The convergence criterion: held-out loss changed by less than 1% over the last fifth of training."""
+"""The book's convergence criterion and stop rule: a model is converged when its held-out loss's
+least-squares trend over the last fifth of its epochs changes it by less than 1%
+(:func:`sphericalae.train.convergence`). The studies train every model until then (at least
+:data:`sphericalae.train.MIN_EPOCHS` epochs), ``epochs`` being the cap."""
 
 
 def _study_key(dataset, latent_dim, epochs, seeds, batch_size, device):
@@ -155,16 +148,17 @@ def _study_key(dataset, latent_dim, epochs, seeds, batch_size, device):
 
 
 def study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data=None, progress=True):
-    """The five digit models x seeds of the experiment pages (same architecture, optimizer, epochs
-    and data): ``{(kind, seed): (model, history)}``."""
+    """The five digit models x seeds of the experiment pages (same architecture, optimizer and
+    data), each trained until it has converged (:data:`CONVERGED`) or for ``epochs``, whichever
+    comes first: ``{(kind, seed): (model, history)}``."""
     from .data import load
 
     data = data or load(dataset)
-    fields = dict(dataset=dataset, epochs=epochs, batch_size=batch_size, device=device)
+    fields = dict(dataset=dataset, epochs=epochs, batch_size=batch_size, device=device, converge=CONVERGED)
     return trained_grid(STUDY_KINDS, range(seeds), {"latent_dim": latent_dim}, fields, data, progress=progress)
 
 
-def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_size=64, device="auto"):
+def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto"):
     """The training page's table (cached): ``{"scores": [{model, seed, MSE, SWD, FD-CNN}], "floor":
     real-vs-real scores, "accuracy": FD-CNN network's held-out accuracy, "n": held-out size}``."""
     def compute():
@@ -183,7 +177,27 @@ def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, 
                   sources=(__name__,))
 
 
-def prior_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_size=64, device="auto",
+@torch.no_grad()
+def prior_cells(model, draws, train_x, seed, n, *, mixture=False, gmm_components=10) -> dict:
+    """The images one model decodes in each cell of :func:`prior_study`, ``{cell: (n, C, H, W)}``:
+    ``"own prior"`` (stream (seed, "own")), and for each prior of ``draws`` (``{prior: (n, d)}``)
+    ``"PRIOR / vanilla"`` (raw) and ``"PRIOR / centerize+spherize"`` (Algorithm 1 at the decoder's
+    training scale, :func:`code_radius`). ``mixture``: only ``"own prior"``, drawn from a mixture
+    fitted to the model's codes of ``train_x`` (the AE + mixture sampler)."""
+    from .ops import PIPELINES
+
+    if mixture:
+        sampler = code_mixture(model.encode(train_x), gmm_components, seed=seed)
+        return {"own prior": model.decode(sampler(n, seed))}
+    radius = code_radius(model, train_x)
+    cells = {"own prior": model.decode_prior(None, n, generator=derive_seed(seed, "own"))}
+    for p, z in draws.items():
+        cells[f"{p} / vanilla"] = model.decode(z[:n])
+        cells[f"{p} / centerize+spherize"] = model.decode(PIPELINES["centerize+spherize"](z[:n]) * radius)
+    return cells
+
+
+def prior_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
                 n_samples=500, gmm_components=10):
     """The priors page's table (cached): every model decodes the same draws of the paper's four
     priors, raw (``vanilla``) and through Algorithm 1 (``centerize+spherize``), and its own prior;
@@ -193,7 +207,7 @@ def prior_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_siz
     a cell is ``"own prior"`` or ``"PRIOR / PIPELINE"``. Draws of seed s come from stream (s, prior)."""
     def compute():
         from .data import load
-        from .ops import PIPELINES, sample_prior
+        from .ops import sample_prior
         from .paper import PRIORS
 
         data = load(dataset)
@@ -207,17 +221,8 @@ def prior_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_siz
                 draws = {p: sample_prior(p, n_samples, latent_dim, derive_seed(s, p)) for p in PRIORS}
                 for kind in (*STUDY_KINDS, "ae+gmm"):
                     model = models["ae" if kind == "ae+gmm" else kind, s][0]
-                    cells = {}
-                    if kind == "ae+gmm":
-                        sampler = code_mixture(model.encode(train_x), gmm_components, seed=s)
-                        cells["own prior"] = model.decode(sampler(n_samples, s))
-                    else:
-                        radius = code_radius(model, train_x)
-                        cells["own prior"] = model.decode_prior(None, n_samples, generator=derive_seed(s, "own"))
-                        for p in PRIORS:
-                            cells[f"{p} / vanilla"] = model.decode(draws[p])
-                            cells[f"{p} / centerize+spherize"] = model.decode(PIPELINES["centerize+spherize"](draws[p])
-                                                                              * radius)
+                    cells = prior_cells(model, draws, train_x, s, n_samples, mixture=kind == "ae+gmm",
+                                        gmm_components=gmm_components)
                     for cell, images in cells.items():
                         rows.append({"model": kind, "seed": s, "cell": cell,
                                      **sample_scores(images, real_feats, fd_net)})
@@ -229,15 +234,55 @@ def prior_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_siz
     return cached("prior-study", key, compute, sources=(__name__,))
 
 
-def structure_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch_size=64, device="auto",
-                    tsne_runs=2, k=10):
-    """The latent-structure page's numbers (cached). Codes: each model's deterministic codes of the
-    training digits (fit) and of the held-out digits (scored), :func:`sphericalae.structure.separation`
-    with each distance of :data:`CODE_METRICS` for every model (one distance for every model, so
-    models compare like for like), for every seed; the t-SNE maps use each model's own geometry. t-SNE: ``tsne_runs`` maps of the held-out codes
-    of seed 0, scored on the map (k-NN fitted on one half of the map, scored on the other;
-    silhouette of the whole map). Returns ``{"scores": [{model, seed, space, run, knn, silhouette,
-    probe}], "maps": {kind: (n, 2) tensor of run 0}, "labels": held-out labels, "n": ...}``."""
+MAP_DIGITS = 5000
+"""Digits on a t-SNE map at most (the paper's Figure 14: 500 per class)."""
+
+
+def _map_digits(n, limit=MAP_DIGITS):
+    """Indices of the digits a t-SNE map shows: all ``n``, or ``limit`` drawn at random (stream
+    ``(0, "map")``), sorted."""
+    if n <= limit:
+        return torch.arange(n)
+    from .seeding import torch_generator
+
+    return torch.randperm(n, generator=torch_generator(0, "map"))[:limit].sort().values
+
+
+def structure_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto", k=10):
+    """The latent-structure page's numbers (cached): each model's deterministic codes of the training
+    digits (fit) and of the held-out digits (scored), :func:`sphericalae.structure.separation` with
+    each distance of :data:`CODE_METRICS` for every model (one distance for every model, so models
+    compare like for like), for every seed. Returns ``{"scores": [{model, seed, space, run, metric,
+    knn, silhouette, probe}], "labels": held-out labels, "n": held-out size}``."""
+    def compute():
+        from .data import load
+        from .structure import separation
+
+        data = load(dataset)
+        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        (xtr, ytr), (xte, yte) = data[0].tensors, data[1].tensors
+        rows = []
+        with torch.no_grad():
+            for kind in STUDY_KINDS:
+                for s in range(seeds):
+                    model = models[kind, s][0]
+                    ctr, cte = model.encode(xtr), model.encode(xte)
+                    rows += [{"model": kind, "seed": s, "space": "codes", "run": 0, "metric": m,
+                              **separation(ctr, ytr, cte, yte, metric=m, k=k, seed=s)} for m in CODE_METRICS]
+        return {"scores": rows, "labels": yte, "n": len(xte)}
+
+    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "k": k}
+    return cached("structure-study", key, compute, sources=(__name__,))
+
+
+def tsne_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
+               tsne_runs=1, k=10, map_digits=MAP_DIGITS):
+    """The paper's Figure 14 (cached): ``tsne_runs`` t-SNE maps, in each model's own geometry, of the
+    seed-0 codes of every digit (training and held-out; for ``mnist-5k`` the 500 per class of the
+    paper; ``map_digits`` of them drawn at random from a larger set), each scored on the map (k-NN
+    fitted on the training digits' points, scored on the held-out ones; silhouette of the held-out
+    points). Returns ``{"scores": [{model, run, knn, silhouette, probe}], "maps": {kind: (N, 2)
+    tensor of run 0}, "labels": (N,) labels of the mapped digits}``."""
     def compute():
         from .data import load
         from .structure import code_metric, separation, tsne_map
@@ -245,27 +290,19 @@ def structure_study(dataset="mnist-5k", latent_dim=10, epochs=30, seeds=5, batch
         data = load(dataset)
         models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
         (xtr, ytr), (xte, yte) = data[0].tensors, data[1].tensors
+        pick = _map_digits(len(xtr) + len(xte), map_digits)
+        labels, held = torch.cat([ytr, yte])[pick], pick >= len(xtr)
         rows, maps = [], {}
-        half = len(xte) // 2
-        with torch.no_grad():
-            for kind in STUDY_KINDS:
-                metric = code_metric(kind)
-                for s in range(seeds):
-                    model = models[kind, s][0]
-                    ctr, cte = model.encode(xtr), model.encode(xte)
-                    for m in CODE_METRICS:
-                        rows.append({"model": kind, "seed": s, "space": "codes", "run": 0, "metric": m,
-                                     **separation(ctr, ytr, cte, yte, metric=m, k=k, seed=s)})
-                    if s:
-                        continue
-                    for r in range(tsne_runs):
-                        m = tsne_map(cte, metric=metric, seed=r)
-                        sep = separation(m[:half], yte[:half], m[half:], yte[half:], k=k, seed=r)
-                        rows.append({"model": kind, "seed": 0, "space": "t-SNE", "run": r, "metric": "euclidean",
-                                     **sep})
-                        if r == 0:
-                            maps[kind] = torch.from_numpy(m)
-        return {"scores": rows, "maps": maps, "labels": yte, "n": len(xte)}
+        for kind in STUDY_KINDS:
+            with torch.no_grad():
+                codes = models[kind, 0][0].encode(torch.cat([xtr, xte])[pick])
+            for r in range(tsne_runs):
+                m = tsne_map(codes, metric=code_metric(kind), seed=r)
+                rows.append({"model": kind, "run": r,
+                             **separation(m[~held], labels[~held], m[held], labels[held], k=k, seed=r)})
+                maps.setdefault(kind, torch.from_numpy(m))
+        return {"scores": rows, "maps": maps, "labels": labels}
 
-    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "tsne_runs": tsne_runs, "k": k}
-    return cached("structure-study", key, compute, sources=(__name__,))
+    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "tsne_runs": tsne_runs, "k": k,
+           "map_digits": map_digits}
+    return cached("tsne-study", key, compute, sources=(__name__,))

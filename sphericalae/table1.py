@@ -12,7 +12,7 @@ from .ops import PIPELINES, pipeline_name, sample_prior
 from .seeding import torch_generator
 from .tables import floor_split
 
-__all__ = ["latents", "generate", "table1", "table1_frame"]
+__all__ = ["latents", "generate", "table1", "table1_frame", "table1_study", "GENERATORS"]
 
 
 def latents(prior, pipeline, n, dim, seed=0, *, radius=1.0, rep=0):
@@ -87,3 +87,43 @@ def table1_frame(rows, metric="fd_cnn", spread=False):
     agg = df.groupby(["prior", "pipeline"])[metric].agg("std" if spread else "mean").unstack("pipeline")
     order = [p for p in PRIORS if p in agg.index] + [p for p in agg.index if p not in PRIORS]
     return agg.loc[order, [p for p in PIPELINES if p in agg.columns]]
+
+
+GENERATORS = {"spherized": True, "raw": False}
+"""The two generators of the GAN page: name -> ``spherize_input`` (see :mod:`sphericalae.gan`)."""
+
+
+def table1_study(dataset="mnist-5k", arch="mlp28", latent_dim=128, width=16, epochs=25, seeds=(0, 1, 2),
+                 samples=800, reps=2, generators=("spherized", "raw"), device="cpu"):
+    """Table 1 for each generator of ``generators`` (names of :data:`GENERATORS`) and training
+    seed (cached; the GAN page and the verdict page read the same rows): the :func:`table1` rows of
+    each, with ``"generator"`` and ``"seed"``, the spherize step on the sphere of radius sqrt(d)
+    (where training normal z lives). The generators come from :func:`sphericalae.gan.trained_gan`."""
+    import math
+
+    from .cache import cached
+    from .data import in_memory, load
+    from .features import digit_classifier
+    from .gan import GANConfig, GANTrainConfig, trained_gan
+
+    unknown = [g for g in generators if g not in GENERATORS]
+    if unknown:
+        raise ValueError(f"unknown generator(s) {unknown}; valid: {', '.join(GENERATORS)}")
+
+    def rows():
+        real = in_memory(load(dataset)[0])[0]
+        classifier, _ = digit_classifier(dataset)
+        out = []
+        for name in generators:
+            for seed in seeds:
+                gan, _ = trained_gan(GANConfig(arch=arch, latent_dim=latent_dim, width=width,
+                                               spherize_input=GENERATORS[name]),
+                                     GANTrainConfig(dataset=dataset, epochs=epochs, seed=seed, device=device))
+                out += [{"generator": name, "seed": seed, **r}
+                        for r in table1(gan, real, n=samples, seed=seed, reps=reps,
+                                        radius=math.sqrt(latent_dim), classifier=classifier)]
+        return out
+
+    key = {"arch": arch, "d": latent_dim, "width": width, "epochs": epochs, "seeds": list(seeds), "n": samples,
+           "reps": reps, "dataset": dataset, "generators": list(generators)}
+    return cached("table1-study", key, rows, sources=(__name__,))

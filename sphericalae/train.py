@@ -21,6 +21,12 @@ once for all families:
   (:mod:`sphericalae.runlock`). ``resume=True`` continues a run, refusing a checkpoint with other
   settings (naming each field; a larger ``epochs`` and device/amp/workers may change) or with
   non-finite weights. A run that fails before its first checkpoint removes the folder it created.
+* Stop rule (``converge`` in the TrainConfig): a family with a held-out loss (its trainer's
+  ``monitor``) may stop before ``epochs`` once :func:`convergence` of that loss is below
+  ``converge``, after at least :data:`MIN_EPOCHS` epochs: training at a constant learning rate
+  until the held-out loss has levelled off (early stopping on a plateau), not a schedule that
+  forces the change to vanish. ``epochs`` is then the cap; a resumed run that has converged has
+  nothing to do.
 """
 from __future__ import annotations
 
@@ -41,10 +47,35 @@ from .runlock import LOCK_NAME, run_lock
 from .runfiles import CHECKPOINT, all_finite, load_weights, prepare_run_dir, read_checkpoint, write_run_files
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["fit", "trained", "Trainer", "AutoEncoderTrainer", "evaluate", "epoch_batches", "grad_norm",
+__all__ = ["fit", "trained", "Trainer", "convergence", "MIN_EPOCHS", "AutoEncoderTrainer", "evaluate", "epoch_batches", "grad_norm",
            "resolve_device", "batches_of", "resident", "FORMAT", "CHECKPOINT"]
 
 FORMAT = "sphericalae-run/1"
+
+MIN_EPOCHS = 30
+"""The stop rule is not tried before this many epochs (earlier, a fifth of the run is a handful
+of noisy epochs)."""
+
+
+def convergence(history, key="heldout_recon", share=0.2) -> float:
+    """How much ``key`` still moves at the end of ``history``: over its last ``share`` of epochs
+    (k = round(share n) >= 2 epochs), the change its least-squares line makes across them, relative
+    to their mean, ``|slope| (k - 1) / mean``. A line, not the gap between two epochs, so that one
+    noisy epoch does not decide it. inf with fewer than 2 epochs."""
+    values = [float(h[key]) for h in history]
+    k = max(2, int(round(len(values) * share)))
+    if len(values) < k:
+        return float("inf")
+    y = torch.tensor(values[-k:], dtype=torch.float64)
+    t = torch.arange(k, dtype=torch.float64)
+    slope = ((t - t.mean()) * (y - y.mean())).sum() / (t - t.mean()).square().sum()
+    return float(slope.abs() * (k - 1) / y.mean().abs())
+
+
+def _converged(trainer, history) -> bool:
+    """Whether the stop rule of ``trainer.config.converge`` is met by ``history``."""
+    tol = trainer.config.converge
+    return tol is not None and len(history) >= MIN_EPOCHS and convergence(history, trainer.monitor) < tol
 
 
 def _rank_world():
@@ -143,6 +174,7 @@ class Trainer:
     hint = "Try a lower learning rate."
     optimizer_names = ("optimizer",)
     optimizer_labels = {}                # optimizer name -> the network it steps, for messages
+    monitor = None                       # the held-out score the stop rule reads (None: no stop rule)
 
     def __init__(self, model, config):
         self.model, self.config = model, config
@@ -174,6 +206,7 @@ class Trainer:
 
 class AutoEncoderTrainer(Trainer):
     """The autoencoders of :mod:`sphericalae.models`: Adam on ``model(x).total.mean()``."""
+    monitor = "heldout_recon"
 
     def step(self, x, update):
         with self.autocast():
@@ -357,6 +390,9 @@ def fit(model, data, config=None, *, out=None, resume=False, progress=True, log=
     rank, world = _rank_world()
     if world > 1 and not trainer.distributed:
         raise ValueError(f"{type(model).__name__} cannot be trained with several processes (DDP)")
+    if config.converge is not None and (trainer.monitor is None or heldout_set is None):
+        raise ValueError(f"converge needs a held-out loss to watch: {type(model).__name__} has none"
+                         if trainer.monitor is None else "converge needs a held-out set: pass data as (train, heldout)")
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the number of processes {world}")
     trainer.amp = (dev.type == "cuda") if config.amp is None else config.amp
@@ -378,8 +414,9 @@ def _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, pro
     torch.manual_seed(derive_seed(config.seed, "train"))
     if state is not None:
         history, start = _restore(trainer, opts, state, dev, Path(out) / CHECKPOINT)
-        if start >= config.epochs:
-            log(f"checkpoint already at epoch {start} of {config.epochs}: nothing to do")
+        if start >= config.epochs or _converged(trainer, history):
+            log(f"checkpoint at epoch {start} of {config.epochs}"
+                f"{', converged' if start < config.epochs else ''}: nothing to do")
             return history
     trainer.net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -416,14 +453,18 @@ def _epochs(trainer, guard, opts, train_set, heldout_set, history, start, out, r
         record = _run_epoch(trainer, guard, train_set, epoch, batches, workers, data, progress and rank == 0)
         record.update(trainer.evaluate(heldout_set, workers))
         history.append(record)
-        if rank != 0:
-            continue
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if out is not None:
-            if not all_finite(p.detach() for p in model.parameters()):
-                guard.fail(f"the weights are not finite at the end of epoch {epoch + 1}")
-            _save(trainer, opts, history, epoch + 1, out)
-            guard.saved_epoch = epoch + 1
+        if rank == 0:
+            log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            if out is not None:
+                if not all_finite(p.detach() for p in model.parameters()):
+                    guard.fail(f"the weights are not finite at the end of epoch {epoch + 1}")
+                _save(trainer, opts, history, epoch + 1, out)
+                guard.saved_epoch = epoch + 1
+        if _converged(trainer, history):   # every process stops together (the history is global)
+            if rank == 0:
+                log(f"converged at epoch {epoch + 1}: the held-out loss's trend over the last fifth changes it "
+                    f"by {convergence(history, trainer.monitor):.2%} < {config.converge:.2%}")
+            break
 
 
 def trained(build, model_config, train_config, data=None, *, sources, progress=False, root=None):

@@ -103,3 +103,33 @@ def test_paired_comparison_is_the_t_test_of_the_differences():
     assert decide([compare(a, b, "FD-CNN", rel_margin=0.05)])[0].outcome == "inconclusive"   # Welch cannot tell
     with pytest.raises(ValueError, match="same length"):
         compare([1.0, 2.0], [1.0], "x", paired=True)
+
+
+def test_a_statement_holds_fails_or_is_inconclusive_by_its_comparisons():
+    from sphericalae.claims import statement
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(100, 1, 6)
+    same = decide([compare(base + rng.normal(0, 0.5, 6), base, "same", rel_margin=0.1, paired=True)])
+    apart = decide([compare(base + 50 + rng.normal(0, 0.5, 6), base, "apart", rel_margin=0.1, paired=True)])
+    unclear = decide([compare(rng.normal(100, 30, 3), rng.normal(100, 30, 3), "noisy", rel_margin=0.01)])
+    assert same[0].outcome == "equivalent" and apart[0].winner is not None and unclear[0].outcome == "inconclusive"
+    assert statement(same, "match") == "holds" and statement(apart, "match") == "does not hold"
+    assert statement(apart, "differ") == "holds" and statement(same, "differ") == "does not hold"
+    assert statement(same + unclear, "match") == "inconclusive"
+    with pytest.raises(ValueError, match="match"):
+        statement(same, "equal")
+
+
+def test_stored_verdicts_round_trip_and_a_bad_file_is_named(tmp_path):
+    from sphericalae.claims import Verdict, store_verdicts, stored_verdicts
+
+    v = Verdict("table2", "Table 2", "SAE best", "holds in part", "MSE 0.02", "Welch + Holm", "training.html#table-2")
+    path = store_verdicts([v], {"seeds": 10, "epochs": 300}, "NVIDIA H200", tmp_path / "results" / "v.json")
+    doc = stored_verdicts(path)
+    assert doc["rows"]["table2"]["verdict"] == "holds in part" and doc["setting"]["seeds"] == 10
+    assert doc["hardware"] == "NVIDIA H200"
+    assert stored_verdicts(tmp_path / "none.json") is None
+    (tmp_path / "bad.json").write_text('{"rows": 3}')
+    with pytest.raises(ValueError, match="bad.json"):
+        stored_verdicts(tmp_path / "bad.json")

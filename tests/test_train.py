@@ -183,3 +183,49 @@ def test_bad_train_config(kw, msg):
 def test_bad_device_name(digits):
     with pytest.raises(ValueError, match="unknown device 'tpu'.*auto, cpu, cuda"):
         fit(build(), digits[0], tc(device="tpu"), progress=False, log=quiet)
+
+
+# --- the stop rule (converge) --------------------------------------------------------------------
+
+def _history(values):
+    return [{"heldout_recon": v} for v in values]
+
+
+def test_convergence_reads_the_trend_of_the_last_fifth():
+    from sphericalae.train import convergence
+
+    falling = [100 - i for i in range(50)]                     # last fifth: 60 -> 51 over 10 epochs
+    assert convergence(_history(falling)) == pytest.approx(9 / 55.5)
+    flat = [50.0 + 0.1 * (-1) ** i for i in range(50)]         # noise around a level: no trend
+    assert convergence(_history(flat)) < 0.002                 # a fifth of the 1% criterion
+    spike = flat[:-1] + [51.0]                                 # one bad last epoch moves the line a little
+    assert convergence(_history(spike)) < abs(spike[-1] - spike[-11]) / spike[-1]
+    assert convergence(_history([3.0])) == math.inf
+
+
+def test_the_stop_rule_stops_a_run_once_converged_and_a_resume_has_nothing_to_do(digits, tmp_path, monkeypatch):
+    import sphericalae.train as T
+
+    monkeypatch.setattr(T, "MIN_EPOCHS", 3)
+    train, test = digits
+    model = build(kind="ae", latent_dim=8)
+    history = fit(model, (train, test), tc(epochs=6, converge=10.0), out=tmp_path, progress=False, log=quiet)
+    assert len(history) == 3                                  # any change is below 1000%: stops at MIN_EPOCHS
+    lines = []
+    again = fit(build(kind="ae", latent_dim=8), (train, test), tc(epochs=6, converge=10.0), out=tmp_path,
+                resume=True, progress=False, log=lines.append)
+    assert len(again) == 3 and "converged" in lines[0]
+    strict = fit(build(kind="ae", latent_dim=8), (train, test), tc(epochs=4, converge=1e-9), progress=False,
+                 log=quiet)
+    assert len(strict) == 4                                   # never met: the cap ends the run
+
+
+def test_the_stop_rule_needs_a_heldout_loss(digits):
+    from sphericalae.gan import GANConfig, GANTrainConfig, build_gan
+
+    with pytest.raises(ValueError, match="held-out set"):
+        fit(build(kind="ae", latent_dim=8), digits[0], tc(converge=0.01), progress=False, log=quiet)
+    with pytest.raises(ValueError, match="no held-out loss|has none"):
+        fit(build_gan(GANConfig()), digits, GANTrainConfig(epochs=1, converge=0.01), progress=False, log=quiet)
+    with pytest.raises(ValueError, match="converge"):
+        tc(converge=-1)
