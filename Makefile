@@ -40,6 +40,7 @@ setup:
 
 book: setup
 	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book && \
+	OMP_NUM_THREADS=1 "$(BIN)/python" -m sphericalae.warm book && \
 	"$(BIN)/jupyter-book" build . $(JB_FLAGS) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
 	@echo ">> book: $(CURDIR)/_build/html/index.html"
 
