@@ -70,6 +70,7 @@ nbval: setup
 # pages a second time with nbval (`make nbval` does, on demand).
 test: setup browser
 	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book >/dev/null && \
+	OMP_NUM_THREADS=1 "$(BIN)/python" -m sphericalae.warm book && \
 	"$(BIN)/jupyter-book" build . $(JB_STRICT) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
 	"$(BIN)/python" -m pytest tests
 
