@@ -40,7 +40,7 @@ setup:
 
 book: setup
 	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book && \
-	OMP_NUM_THREADS=1 "$(BIN)/python" -m sphericalae.warm book && \
+	"$(BIN)/python" -m sphericalae.warm book && \
 	"$(BIN)/jupyter-book" build . $(JB_FLAGS) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
 	@echo ">> book: $(CURDIR)/_build/html/index.html"
 
@@ -70,7 +70,7 @@ nbval: setup
 # pages a second time with nbval (`make nbval` does, on demand).
 test: setup browser
 	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book >/dev/null && \
-	OMP_NUM_THREADS=1 "$(BIN)/python" -m sphericalae.warm book && \
+	"$(BIN)/python" -m sphericalae.warm book && \
 	"$(BIN)/jupyter-book" build . $(JB_STRICT) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
 	"$(BIN)/python" -m pytest tests
 

@@ -231,15 +231,20 @@ def table1_gan(rows, pipeline="centerize+spherize", rel_margin=0.1, label="", *,
 
 
 def statement(comps, want: str) -> str:
-    """The outcome of one statement over its comparisons: ``want="match"`` (every comparison
-    equivalent) or ``"differ"`` (every one a difference by the test). holds when every comparison
-    says so; does not hold when one says the opposite; otherwise inconclusive."""
-    if want not in ("match", "differ"):
-        raise ValueError(f"want must be 'match' or 'differ', got {want!r}")
-    match = want == "match"
-    if all((c.outcome == "equivalent") if match else (c.winner is not None) for c in comps):
+    """The outcome of one statement over its comparisons (a against b): ``want="match"`` (every
+    comparison equivalent), ``"differ"`` (every one a difference by the test, either way) or
+    ``"worse"`` (every one a difference with b the better, e.g. a prior's FD-CNN above the normal
+    prior's). holds when every comparison says so; does not hold when one says the opposite (a
+    match, or a difference the other way); otherwise inconclusive."""
+    says = {"match": lambda c: c.outcome == "equivalent", "differ": lambda c: c.winner is not None,
+            "worse": lambda c: c.winner == c.b}
+    opposite = {"match": lambda c: c.winner is not None, "differ": lambda c: c.outcome == "equivalent",
+                "worse": lambda c: c.outcome == "equivalent" or c.winner == c.a}
+    if want not in says:
+        raise ValueError(f"want must be one of {', '.join(says)}, got {want!r}")
+    if all(says[want](c) for c in comps):
         return "holds"
-    if any((c.winner is not None) if match else (c.outcome == "equivalent") for c in comps):
+    if any(opposite[want](c) for c in comps):
         return "does not hold"
     return "inconclusive"
 
@@ -247,12 +252,13 @@ def statement(comps, want: str) -> str:
 def table1_statements(rows, rel_margin=0.1) -> dict:
     """The paper's cell-by-cell observations of Table 1 on one generator's rows (the raw-input
     generator: the only one for which every column means something), each against the normal prior
-    fed raw: ``{statement: (want, comparisons)}``, ``want`` as in :func:`statement`."""
+    fed raw, in the paper's direction (its FID is higher where it says a prior does worse):
+    ``{statement: (want, comparisons)}``, ``want`` as in :func:`statement`."""
     normal = ("normal", "vanilla")
     pairs = {"uniform after spherization alone matches normal": ("match", [("uniform", "spherize")]),
-             "uniform raw differs from normal": ("differ", [("uniform", "vanilla")]),
-             "Poisson, chi2 after spherization alone differ from normal": (
-                 "differ", [("poisson", "spherize"), ("chi2", "spherize")]),
+             "uniform raw is worse than normal": ("worse", [("uniform", "vanilla")]),
+             "Poisson, chi2 after spherization alone are worse than normal": (
+                 "worse", [("poisson", "spherize"), ("chi2", "spherize")]),
              "Poisson, chi2 after centerization alone match normal": (
                  "match", [("poisson", "centerize"), ("chi2", "centerize")])}
     return {name: (want, gan_cells(rows, [(cell, normal) for cell in cells], rel_margin))
@@ -300,28 +306,29 @@ def geometry_verdicts(w2_points=250):
                 "by > 0.1", "wasserstein.html#theorem-2")]
 
 
-def digit_verdicts(**setting):
+def digit_verdicts(n_samples=500, gmm_components=10, k=10, **setting):
     """The training, priors and latent pages' claims, from their cached studies (``setting``: dataset,
-    latent_dim, epochs, seeds, batch_size, device). Returns the rows and the margins verdict with
+    latent_dim, epochs, seeds, batch_size, device; ``n_samples`` and ``gmm_components`` as on the
+    priors page, ``k`` as on the latent page). Returns the rows and the margins verdict with
     Euclidean distance (the row uses cosine distance)."""
     from .experiments import prior_study, reconstruction_study, structure_study
 
     rec = reconstruction_study(**setting)["scores"]
-    pri = prior_study(**setting)["scores"]
-    st = structure_study(**setting)["scores"]
+    pri = prior_study(**setting, n_samples=n_samples, gmm_components=gmm_components)["scores"]
+    st = structure_study(**setting, k=k)["scores"]
     return ([table2(rec), ae_ablation(rec), prior_robustness(pri), raw_draws(pri), rae_sampler(pri),
              margins(st, "cosine")], margins(st, "euclidean"))
 
 
 def gan_verdict(dataset="mnist-5k", arch="mlp28", latent_dim=128, width=16, epochs=25, seeds=(0, 1, 2),
-                samples=800, reps=2, low_dim=None):
+                samples=800, reps=2, low_dim=None, device="cpu"):
     """Table 1 on the GAN page's raw-input generators, one per training seed: the very rows the GAN
     page scores (:func:`sphericalae.table1.table1_study`, cached). ``low_dim``: the same claim on
     the page's low-dimensional generator instead, a question the paper leaves open."""
     from .table1 import table1_study
 
     d = latent_dim if low_dim is None else low_dim
-    rows = [r for r in table1_study(dataset, arch, d, width, epochs, tuple(seeds), samples, reps)
+    rows = [r for r in table1_study(dataset, arch, d, width, epochs, tuple(seeds), samples, reps, device=device)
             if r["generator"] == "raw"]
     if low_dim is None:
         return table1_gan(rows)
@@ -347,13 +354,14 @@ def untestable_verdicts():
 
 def all_verdicts(*, dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
                  w2_points=250, gan_arch="mlp28", gan_latent_dim=128, gan_width=16, gan_epochs=25,
-                 gan_seeds=(0, 1, 2), gan_samples=800, gan_reps=2, gan_low_dim=8):
+                 gan_seeds=(0, 1, 2), gan_samples=800, gan_reps=2, gan_low_dim=8, gan_device="cpu",
+                 n_samples=500, gmm_components=10, k=10):
     """Every row of the verdict page (the parameters are the page's), and the margins verdict with
     Euclidean distance: ``(verdicts, margins_euclidean)``."""
-    digits, euclidean = digit_verdicts(dataset=dataset, latent_dim=latent_dim, epochs=epochs, seeds=seeds,
-                                       batch_size=batch_size, device=device)
+    digits, euclidean = digit_verdicts(n_samples, gmm_components, k, dataset=dataset, latent_dim=latent_dim,
+                                       epochs=epochs, seeds=seeds, batch_size=batch_size, device=device)
     gan = [gan_verdict(dataset, gan_arch, gan_latent_dim, gan_width, gan_epochs, tuple(gan_seeds), gan_samples,
-                       gan_reps, low_dim=low) for low in (None, gan_low_dim)]
+                       gan_reps, low_dim=low, device=gan_device) for low in (None, gan_low_dim)]
     return geometry_verdicts(w2_points) + digits + gan + untestable_verdicts(), euclidean
 
 
@@ -370,9 +378,22 @@ def repository_root(start=None):
     return next((p for p in (here, *here.parents) if (p / "reproduce.yml").is_file()), here)
 
 
+def _commit(where) -> str:
+    """The git commit of the checkout holding ``where``, or ``"unknown"``."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
 def store_verdicts(verdicts, setting: dict, hardware: str, path=None):
-    """Write ``verdicts`` (their rows), the ``setting`` they were measured at and the ``hardware``
-    to ``path`` (default :data:`STORED` under :func:`repository_root`), atomically."""
+    """Write ``verdicts`` (their rows), the ``setting`` they were measured at (every parameter of
+    the page), the ``hardware`` and the git commit to ``path`` (default :data:`STORED` under
+    :func:`repository_root`), atomically."""
     import json
 
     from pathlib import Path
@@ -381,7 +402,8 @@ def store_verdicts(verdicts, setting: dict, hardware: str, path=None):
 
     path = repository_root() / STORED if path is None else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"setting": setting, "hardware": hardware, "rows": {v.key: v.row() for v in verdicts}}
+    doc = {"setting": setting, "hardware": hardware, "commit": _commit(path.parent),
+           "rows": {v.key: v.row() for v in verdicts}}
     write_text_atomic(path, json.dumps(doc, indent=1, default=str))
     return path
 

@@ -276,13 +276,14 @@ def structure_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batc
 
 
 def _map_of(codes, metric, seed):
-    """:func:`sphericalae.structure.tsne_map` of ``codes``, cached by their bytes: a map is a pure
-    function of the codes, so an edit elsewhere in the package does not recompute it."""
+    """:func:`sphericalae.structure.tsne_map` of ``codes``, cached by their values (rounded to 1e-4,
+    so that the last bits a thread count changes do not matter): a map is a function of the codes,
+    so an edit elsewhere in the package does not recompute it."""
     import hashlib
 
     from .structure import tsne_map
 
-    digest = hashlib.sha256(codes.contiguous().numpy().tobytes()).hexdigest()
+    digest = hashlib.sha256(codes.double().mul(1e4).round().numpy().tobytes()).hexdigest()
     key = {"codes": digest, "shape": list(codes.shape), "metric": metric, "seed": seed}
     return cached("tsne-map", key, lambda: torch.from_numpy(tsne_map(codes, metric=metric, seed=seed)),
                   sources=("sphericalae.structure",)).numpy()

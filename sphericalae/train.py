@@ -444,6 +444,17 @@ def _first_line(err):
     return lines[-1] if lines[0].startswith("Caught ") and len(lines) > 1 else lines[0]
 
 
+def _stop(trainer, history, world, dev) -> bool:
+    """The stop rule's decision; under DDP process 0 decides and every process follows, so that
+    held-out scores differing in their last bits cannot leave one process waiting for the others."""
+    stop = _converged(trainer, history)
+    if world > 1 and trainer.config.converge is not None:
+        flag = torch.tensor([float(stop)], device=dev)
+        dist.broadcast(flag, 0)
+        stop = bool(flag.item())
+    return stop
+
+
 def _epochs(trainer, guard, opts, train_set, heldout_set, history, start, out, rank, world, workers, progress,
             log, max_batches):
     model, config, dev = trainer.model, trainer.config, trainer.device
@@ -460,7 +471,7 @@ def _epochs(trainer, guard, opts, train_set, heldout_set, history, start, out, r
                     guard.fail(f"the weights are not finite at the end of epoch {epoch + 1}")
                 _save(trainer, opts, history, epoch + 1, out)
                 guard.saved_epoch = epoch + 1
-        if _converged(trainer, history):   # every process stops together (the history is global)
+        if _stop(trainer, history, world, dev):
             if rank == 0:
                 log(f"converged at epoch {epoch + 1}: the held-out loss's trend over the last fifth changes it "
                     f"by {convergence(history, trainer.monitor):.2%} < {config.converge:.2%}")

@@ -51,7 +51,7 @@ def _run(job):
     import torch
 
     name, book = job
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)      # two groups, two cores: one torch thread each
     try:
         GROUPS[name](Path(book))
         return f"{name}: ready"

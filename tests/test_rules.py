@@ -117,7 +117,10 @@ def test_a_statement_holds_fails_or_is_inconclusive_by_its_comparisons():
     assert statement(same, "match") == "holds" and statement(apart, "match") == "does not hold"
     assert statement(apart, "differ") == "holds" and statement(same, "differ") == "does not hold"
     assert statement(same + unclear, "match") == "inconclusive"
-    with pytest.raises(ValueError, match="match"):
+    assert statement(apart, "worse") == "holds"               # a (base + 50) is worse than b
+    flipped = decide([compare(base, base + 50 + rng.normal(0, 0.5, 6), "flipped", rel_margin=0.1, paired=True)])
+    assert statement(flipped, "differ") == "holds" and statement(flipped, "worse") == "does not hold"
+    with pytest.raises(ValueError, match="want must be one of"):
         statement(same, "equal")
 
 

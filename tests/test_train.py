@@ -3,6 +3,7 @@ DistributedDataParallel on CPU (gloo, 2 processes), and the command line."""
 import json
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -229,3 +230,26 @@ def test_the_stop_rule_needs_a_heldout_loss(digits):
         fit(build_gan(GANConfig()), digits, GANTrainConfig(epochs=1, converge=0.01), progress=False, log=quiet)
     with pytest.raises(ValueError, match="converge"):
         tc(converge=-1)
+
+
+def _ddp_stop_worker(rank, world, init_file, out_dir):
+    import torch.distributed as dist
+
+    import sphericalae.train as T
+
+    T.MIN_EPOCHS = 3                                  # this process's copy of the module
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        train, test = load("mnist-5k")
+        # each process scores its own held-out digits: their stop rules could disagree; process 0 decides
+        heldout = Subset(test, range(rank * 100, rank * 100 + 100))
+        history = fit(build(kind="ae", latent_dim=8), (Subset(train, range(256)), heldout),
+                      tc(epochs=6, device="cpu", converge=10.0 if rank == 0 else 1e-9), progress=False, log=quiet)
+        (Path(out_dir) / f"rank{rank}").write_text(str(len(history)))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_under_ddp_every_process_stops_when_process_0_does(tmp_path):
+    mp.spawn(_ddp_stop_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    assert (tmp_path / "rank0").read_text() == "3" and (tmp_path / "rank1").read_text() == "3"

@@ -26,3 +26,13 @@ def test_the_groups_read_parameters_the_pages_have():
     for page in ("priors", "latent", "verdict"):
         params = warm._params(ROOT / "book", page)
         assert {k: params[k] for k in shared} == {k: tr[k] for k in shared}, page
+
+
+def test_the_verdict_page_reads_the_same_studies_as_the_experiment_pages():
+    verdict = warm._params(ROOT / "book", "verdict")
+    priors, latent = warm._params(ROOT / "book", "priors"), warm._params(ROOT / "book", "latent")
+    gan = warm._params(ROOT / "book", "gan_table1")
+    assert (verdict["n_samples"], verdict["gmm_components"]) == (priors["n_samples"], priors["gmm_components"])
+    assert verdict["k"] == latent["k"]
+    assert (verdict["gan_latent_dim"], verdict["gan_low_dim"], verdict["gan_device"]) == (
+        gan["latent_dim"], gan["low_dim"], gan["device"])
