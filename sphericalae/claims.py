@@ -19,7 +19,7 @@ import numpy as np
 from .rules import ALPHA, REL_MARGIN, compare, decide
 
 __all__ = ["Verdict", "OUTCOMES", "RULES", "table2", "ae_ablation", "prior_robustness", "raw_draws",
-           "rae_sampler", "margins", "table1_gan", "gan_cells", "statement", "table1_statements", "spreads", "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "closed_form", "not_testable"]
+           "rae_sampler", "margins", "table1_gan", "gan_cells", "statement", "WANTED", "table1_statements", "spreads", "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "closed_form", "not_testable"]
 
 OUTCOMES = ("holds", "holds in part", "does not hold", "inconclusive", "not testable here")
 
@@ -230,21 +230,25 @@ def table1_gan(rows, pipeline="centerize+spherize", rel_margin=0.1, label="", *,
                    anchor, tuple(comps))
 
 
+WANTED = {"match": (("equivalent",), ("a better", "b better")),
+          "differ": (("a better", "b better"), ("equivalent",)),
+          "worse": (("b better",), ("equivalent", "a better"))}
+"""What a statement wants of a comparison (a against b): ``(outcomes that say it, outcomes that say
+the opposite)``; ``"worse"``: b the better, e.g. a prior's FD-CNN above the normal prior's."""
+
+
 def statement(comps, want: str) -> str:
     """The outcome of one statement over its comparisons (a against b): ``want="match"`` (every
     comparison equivalent), ``"differ"`` (every one a difference by the test, either way) or
     ``"worse"`` (every one a difference with b the better, e.g. a prior's FD-CNN above the normal
     prior's). holds when every comparison says so; does not hold when one says the opposite (a
     match, or a difference the other way); otherwise inconclusive."""
-    says = {"match": lambda c: c.outcome == "equivalent", "differ": lambda c: c.winner is not None,
-            "worse": lambda c: c.winner == c.b}
-    opposite = {"match": lambda c: c.winner is not None, "differ": lambda c: c.outcome == "equivalent",
-                "worse": lambda c: c.outcome == "equivalent" or c.winner == c.a}
-    if want not in says:
-        raise ValueError(f"want must be one of {', '.join(says)}, got {want!r}")
-    if all(says[want](c) for c in comps):
+    if want not in WANTED:
+        raise ValueError(f"want must be one of {', '.join(WANTED)}, got {want!r}")
+    says, against = WANTED[want]
+    if all(c.outcome in says for c in comps):
         return "holds"
-    if any(opposite[want](c) for c in comps):
+    if any(c.outcome in against for c in comps):
         return "does not hold"
     return "inconclusive"
 
