@@ -310,33 +310,36 @@ def geometry_verdicts(w2_points=250):
                 "by > 0.1", "wasserstein.html#theorem-2")]
 
 
-def digit_verdicts(n_samples=500, gmm_components=10, k=10, **setting):
-    """The training, priors and latent pages' claims, from their cached studies (``setting``: dataset,
-    latent_dim, epochs, seeds, batch_size, device; ``n_samples`` and ``gmm_components`` as on the
-    priors page, ``k`` as on the latent page). Returns the rows and the margins verdict with
-    Euclidean distance (the row uses cosine distance)."""
+def digit_verdicts(study=None):
+    """The training, priors and latent pages' claims, from their cached studies at ``study`` (a
+    :class:`sphericalae.studies.DigitStudy`; the book's when None). Returns the rows and the
+    margins verdict with Euclidean distance (the row uses cosine distance)."""
     from .experiments import prior_study, reconstruction_study, structure_study
+    from .studies import DigitStudy
 
-    rec = reconstruction_study(**setting)["scores"]
-    pri = prior_study(**setting, n_samples=n_samples, gmm_components=gmm_components)["scores"]
-    st = structure_study(**setting, k=k)["scores"]
+    study = DigitStudy() if study is None else study
+    rec = reconstruction_study(study)["scores"]
+    pri = prior_study(study)["scores"]
+    st = structure_study(study)["scores"]
     return ([table2(rec), ae_ablation(rec), prior_robustness(pri), raw_draws(pri), rae_sampler(pri),
              margins(st, "cosine")], margins(st, "euclidean"))
 
 
-def gan_verdict(dataset="mnist-5k", arch="mlp28", latent_dim=128, width=16, epochs=25, seeds=(0, 1, 2),
-                samples=800, reps=2, low_dim=None, device="cpu"):
+def gan_verdict(study=None, low=False):
     """Table 1 on the GAN page's raw-input generators, one per training seed: the very rows the GAN
-    page scores (:func:`sphericalae.table1.table1_study`, cached). ``low_dim``: the same claim on
-    the page's low-dimensional generator instead, a question the paper leaves open."""
+    page scores (:func:`sphericalae.table1.table1_study` of ``study``, a
+    :class:`sphericalae.studies.GanStudy`; the book's when None). ``low``: the same claim on the
+    page's low-dimensional generator instead, a question the paper leaves open."""
+    from .studies import GanStudy
     from .table1 import table1_study
 
-    d = latent_dim if low_dim is None else low_dim
-    rows = [r for r in table1_study(dataset, arch, d, width, epochs, tuple(seeds), samples, reps, device=device)
-            if r["generator"] == "raw"]
-    if low_dim is None:
+    study = GanStudy() if study is None else study
+    if low:
+        study = study.at_low_dim()
+    rows = [r for r in table1_study(study) if r["generator"] == "raw"]
+    if not low:
         return table1_gan(rows)
-    return table1_gan(rows, label=f", with z of dimension {d}", key="table1_low",
+    return table1_gan(rows, label=f", with z of dimension {study.latent_dim}", key="table1_low",
                       paper="not studied (the paper's z has 512 dimensions)",
                       anchor="gan_table1.html#low-dimensional")
 
@@ -356,17 +359,13 @@ def untestable_verdicts():
                          "needs the full-scale run of the faces page", "faces.html#faces-full-scale")]
 
 
-def all_verdicts(*, dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
-                 w2_points=250, gan_arch="mlp28", gan_latent_dim=128, gan_width=16, gan_epochs=25,
-                 gan_seeds=(0, 1, 2), gan_samples=800, gan_reps=2, gan_low_dim=8, gan_device="cpu",
-                 n_samples=500, gmm_components=10, k=10):
-    """Every row of the verdict page (the parameters are the page's), and the margins verdict with
-    Euclidean distance: ``(verdicts, margins_euclidean)``."""
-    digits, euclidean = digit_verdicts(n_samples, gmm_components, k, dataset=dataset, latent_dim=latent_dim,
-                                       epochs=epochs, seeds=seeds, batch_size=batch_size, device=device)
-    gan = [gan_verdict(dataset, gan_arch, gan_latent_dim, gan_width, gan_epochs, tuple(gan_seeds), gan_samples,
-                       gan_reps, low_dim=low, device=gan_device) for low in (None, gan_low_dim)]
-    return geometry_verdicts(w2_points) + digits + gan + untestable_verdicts(), euclidean
+def all_verdicts(digits=None, gan=None, w2_points=250):
+    """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`)
+    and ``gan`` (:class:`sphericalae.studies.GanStudy`), the book's when None, and the margins
+    verdict with Euclidean distance: ``(verdicts, margins_euclidean)``."""
+    rows, euclidean = digit_verdicts(digits)
+    return (geometry_verdicts(w2_points) + rows + [gan_verdict(gan), gan_verdict(gan, low=True)]
+            + untestable_verdicts(), euclidean)
 
 
 STORED = "results/verdicts.json"
