@@ -269,7 +269,7 @@ def table1_statements(rows, rel_margin=0.1) -> dict:
             for name, (want, cells) in pairs.items()}
 
 
-def closed_form(key, claim, paper, ours, holds: bool, rule, anchor):
+def closed_form(key, claim, paper, ours, holds: bool, *, rule, anchor):
     """A claim judged exactly (a closed form or an exact computation): holds or does not hold."""
     return Verdict(key, claim, paper, "holds" if holds else "does not hold", ours, rule, anchor)
 
@@ -298,10 +298,10 @@ def geometry_verdicts(w2_points=250):
     return [
         closed_form("theorem1", "Theorem 1: volume concentrates in a thin shell",
                     "ℝ⁵¹²: the outer 0.9% shell holds 99% of the volume", f"{100 * shell:.2f}% (closed form)",
-                    shell >= 0.99, "share >= 99%", "volume.html#theorem-1"),
+                    shell >= 0.99, rule="share >= 99%", anchor="volume.html#theorem-1"),
         closed_form("lemma1", "Lemma 1: pairwise distances concentrate at √2", "ℝ⁵¹²: mean 1.4139, sd 0.0313",
-                    f"mean {mean:.4f}, sd {sd:.4f} (closed form)", close, "equal to the paper's 4 decimals",
-                    "distance.html#lemma-1"),
+                    f"mean {mean:.4f}, sd {sd:.4f} (closed form)", close, rule="equal to the paper's 4 decimals",
+                    anchor="distance.html#lemma-1"),
         Verdict("theorem2", "Theorem 2: W2 between sets converges to a common value",
                 "whatever the distributions, after Algorithm 1", t2,
                 f"m = 512, {w2_points} points: normal-normal {lv[cases[0]]:.3f}, normal-chi2 {lv[cases[1]]:.3f}; "
@@ -372,15 +372,6 @@ STORED = "results/verdicts.json"
 """Where a full-scale run of the verdict page stores its rows (relative to the repository root)."""
 
 
-def repository_root(start=None):
-    """The nearest folder at or above ``start`` (default: the working folder) that holds
-    ``reproduce.yml``; the working folder when there is none."""
-    from pathlib import Path
-
-    here = Path(start or Path.cwd()).resolve()
-    return next((p for p in (here, *here.parents) if (p / "reproduce.yml").is_file()), here)
-
-
 def _commit(where) -> str:
     """The git commit of the checkout holding ``where``, or ``"unknown"``."""
     import subprocess
@@ -396,11 +387,12 @@ def _commit(where) -> str:
 def store_verdicts(verdicts, setting: dict, hardware: str, path=None):
     """Write ``verdicts`` (their rows), the ``setting`` they were measured at (every parameter of
     the page), the ``hardware`` and the git commit to ``path`` (default :data:`STORED` under
-    :func:`repository_root`), atomically."""
+    :func:`sphericalae.pages.repository_root`), atomically."""
     import json
 
     from pathlib import Path
 
+    from .pages import repository_root
     from .runfiles import write_text_atomic
 
     path = repository_root() / STORED if path is None else Path(path)
@@ -416,6 +408,8 @@ def stored_verdicts(path=None):
     read as one raises ValueError naming it."""
     import json
     from pathlib import Path
+
+    from .pages import repository_root
 
     path = repository_root() / STORED if path is None else Path(path)
     if not path.is_file():

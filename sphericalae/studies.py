@@ -1,7 +1,7 @@
 """The settings of the book's studies, one frozen dataclass each, with the book's defaults written
 here once: a page's parameters cell builds one (:meth:`Study.from_params`), the study functions,
 the claims and the cache keys take it whole, and the verdict page reads the very objects the other
-pages use (:func:`page_study`).
+pages use (:func:`sphericalae.pages.page_study`).
 
 * :class:`DigitStudy`: the five digit autoencoders x seeds of the training, priors and latent
   pages (and the verdict and intro pages), and what each page computes from them.
@@ -17,7 +17,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Study", "DigitStudy", "GanStudy", "STUDIES", "page_study", "verdict_studies"]
+__all__ = ["Study", "DigitStudy", "GanStudy", "GENERATORS"]
+
+GENERATORS = {"spherized": True, "raw": False}
+"""The two generators of the GAN page: name -> ``spherize_input`` (see :mod:`sphericalae.gan`)."""
 
 
 class Study:
@@ -94,7 +97,7 @@ class DigitStudy(Study):
 class GanStudy(Study):
     """The GAN page's generators: ``arch`` of ``width``, trained on ``dataset`` for ``epochs`` with
     each seed of ``seeds``, for each generator of ``generators`` (names of
-    :data:`sphericalae.table1.GENERATORS`), with a ``latent_dim``-dimensional z; Table 1 scored on
+    :data:`GENERATORS`), with a ``latent_dim``-dimensional z; Table 1 scored on
     ``n_samples`` samples per cell, ``reps`` repetitions. ``low_dim``: the page's second, low
     dimension (:meth:`at_low_dim`)."""
     dataset: str = "mnist-5k"
@@ -112,8 +115,6 @@ class GanStudy(Study):
     model_fields = ("dataset", "arch", "latent_dim", "width", "epochs", "seeds", "device", "generators")
 
     def __post_init__(self):
-        from .table1 import GENERATORS
-
         object.__setattr__(self, "seeds", tuple(self.seeds))
         object.__setattr__(self, "generators", tuple(self.generators))
         unknown = [g for g in self.generators if g not in GENERATORS]
@@ -131,46 +132,3 @@ class GanStudy(Study):
         return (f"{self.arch} generators of width {self.width} on {self.dataset}, {self.epochs} epochs, "
                 f"training seeds {', '.join(map(str, self.seeds))}, {self.n_samples} samples per cell, "
                 f"{self.reps} repetitions")
-
-
-STUDIES = {"digits": (DigitStudy, ("training", "priors", "latent")), "gan": (GanStudy, ("gan_table1",))}
-"""Each study's settings class and the pages whose parameters cells set it (the first page owns
-the model fields)."""
-
-
-def page_study(name: str, book="book", plan=None, **changes):
-    """The study ``name`` of :data:`STUDIES` as the book's pages set it: the parameters cells of its
-    pages read (not executed) with :func:`sphericalae.reproduce.page_parameters`, the first page's
-    values winning; with ``plan`` (a :func:`sphericalae.reproduce.load_plan` mapping, e.g.
-    ``reproduce.yml``'s full scale), the plan's entries of those pages over them; ``changes`` last."""
-    from pathlib import Path
-
-    from .reproduce import page_parameters, read_page
-
-    if name not in STUDIES:
-        raise ValueError(f"unknown study {name!r}; valid: {', '.join(STUDIES)}")
-    cls, pages = STUDIES[name]
-    params = {}
-    for page in reversed(pages):
-        params.update(page_parameters(read_page(Path(book), page), page))
-    for page in reversed(pages):
-        params.update((plan or {}).get(page) or {})
-    return cls.from_params(params, **changes)
-
-
-def verdict_studies(params: dict, book="book"):
-    """``(digits, gan)``: the studies the verdict page's ``params`` ask for (its parameters cell:
-    ``digits`` and ``gan``, mappings of fields to change; ``scale``: ``"book"``, or ``"full"`` for
-    the full scale of ``reproduce.yml``'s entries of the studies' pages), the pages' settings
-    otherwise (:func:`page_study`)."""
-    scale = params.get("scale", "book")
-    if scale not in ("book", "full"):
-        raise ValueError(f"scale must be 'book' or 'full', got {scale!r}")
-    plan = None
-    if scale == "full":
-        from .claims import repository_root
-        from .reproduce import load_plan
-
-        plan = load_plan(repository_root() / "reproduce.yml")
-    return (page_study("digits", book, plan, **(params.get("digits") or {})),
-            page_study("gan", book, plan, **(params.get("gan") or {})))

@@ -10,6 +10,7 @@ import torch
 from .checks import positive_int
 from .ops import PIPELINES, pipeline_name, sample_prior
 from .seeding import torch_generator
+from .studies import GENERATORS
 from .tables import floor_split
 
 __all__ = ["latents", "generate", "table1", "table1_frame", "trained_gans", "table1_study", "GENERATORS"]
@@ -87,10 +88,6 @@ def table1_frame(rows, metric="fd_cnn", spread=False):
     agg = df.groupby(["prior", "pipeline"])[metric].agg("std" if spread else "mean").unstack("pipeline")
     order = [p for p in PRIORS if p in agg.index] + [p for p in agg.index if p not in PRIORS]
     return agg.loc[order, [p for p in PIPELINES if p in agg.columns]]
-
-
-GENERATORS = {"spherized": True, "raw": False}
-"""The two generators of the GAN page: name -> ``spherize_input`` (see :mod:`sphericalae.gan`)."""
 
 
 def trained_gans(study) -> dict:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from sphericalae.studies import DigitStudy, GanStudy, page_study, verdict_studies
+from sphericalae.pages import page_study, verdict_studies
+from sphericalae.studies import DigitStudy, GanStudy
 
 ROOT = Path(__file__).resolve().parent.parent
 
