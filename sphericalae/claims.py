@@ -122,7 +122,8 @@ RULES = (f"Each comparison sets two groups of numbers, one per training seed, ag
          f"'the interval lies inside the margin' (before the correction). Margins are fixed per metric, with "
          f"their reasons, in the table of margins. A claim holds when every comparison says it, holds in part "
          f"when more say it than say the opposite, does not hold when at least one says the opposite and no "
-         f"fewer say the opposite than say it, and is inconclusive when none decides.")
+         f"fewer say the opposite than say it, and is inconclusive when none decides. Side evidence shown beside "
+         f"a row is a Holm family of its own and does not enter the verdict.")
 """The rules, in one paragraph the verdict page prints."""
 
 
