@@ -28,7 +28,8 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-__all__ = ["fmt", "fmt_mean_sd", "table", "format_frame"]
+__all__ = ["fmt", "fmt_p", "fmt_mean_sd", "table", "format_frame", "NAMES", "name", "outcome_words",
+           "evidence_table"]
 
 NBSP = "\u00a0"
 PM = f"{NBSP}±{NBSP}"
@@ -231,3 +232,47 @@ _NUMBER = re.compile(r"^\(?[-−]?(\d[\d.]*|∞)(\u00a0±\u00a0\d[\d.]*)?\)?"
 
 def _looks_numeric(text: str) -> bool:
     return bool(_NUMBER.match(text))
+
+
+NAMES = {"sae": "SAE", "vae": "VAE", "svae": "S-VAE", "ps": "Power Spherical", "ae": "AE",
+         "ae+gmm": "AE + mixture"}
+"""How the book names the models of the digit studies (their keys in :mod:`sphericalae.experiments`)."""
+
+
+def name(key) -> str:
+    """The book's name for a model key (:data:`NAMES`), else the key itself."""
+    return NAMES.get(key, key)
+
+
+def fmt_p(p) -> str:
+    """A p-value in the book's one notation: 3 significant figures, "< 0.001" below 0.001."""
+    return DASH if _is_missing(p) else ("< 0.001" if p < 1e-3 else f"{p:.3g}")
+
+
+def outcome_words(c) -> str:
+    """A comparison's outcome as a reader says it: "SAE better", "equivalent (±0.5)", "inconclusive"."""
+    if c.winner is not None:
+        return f"{name(c.winner)} better"
+    if c.outcome == "equivalent":
+        return f"equivalent (±{fmt(c.margin)})"
+    return c.outcome
+
+
+def evidence_table(verdicts, *, side=False, caption=None):
+    """The comparisons behind ``verdicts`` (:class:`sphericalae.claims.Verdict` objects, or lists of
+    :class:`sphericalae.rules.Comparison`), one row each: the two sides, the metric, the difference
+    a - b with its interval at the level the test uses (90% beside TOST at alpha 0.05), the test,
+    the Holm-adjusted p-value and the outcome in words. ``side``: a verdict's side evidence (outside
+    the verdict) instead of its evidence. A dict ``{label: verdict or comparisons}`` adds a first
+    column, "statement", with the labels."""
+    labelled = verdicts.items() if isinstance(verdicts, dict) else ((None, v) for v in verdicts)
+    rows = []
+    for label, v in labelled:
+        comps = v if isinstance(v, (list, tuple)) else (v.side if side else v.evidence)
+        for c in comps:
+            lo, hi = c.ci
+            rows.append({**({"statement": label} if label is not None else {}),
+                         "a vs b": f"{name(c.a)} vs {name(c.b)}", "metric": c.metric,
+                         f"a − b [{100 * c.ci_level:.0f}% interval]": f"{fmt(c.diff)} [{fmt(lo)}, {fmt(hi)}]",
+                         "test": c.test, "p (Holm)": fmt_p(c.p_adj), "outcome": outcome_words(c)})
+    return table(pd.DataFrame(rows), index=False, caption=caption)

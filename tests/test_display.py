@@ -106,3 +106,22 @@ def test_series_and_rows_are_accepted():
 def test_sig_is_checked():
     with pytest.raises(ValueError):
         format_frame(pd.DataFrame({"a": [1.0]}), 6)
+
+
+def test_evidence_table_states_interval_level_test_and_outcome_in_words():
+    import numpy as np
+
+    from sphericalae.display import evidence_table, fmt_p, outcome_words
+    from sphericalae.rules import compare, decide
+
+    rng = np.random.default_rng(0)
+    win, = decide([compare(rng.normal(1, 0.1, 6), rng.normal(2, 0.1, 6), "MSE", names=("sae", "vae"))])
+    same, = decide([compare(rng.normal(5, 0.01, 6), rng.normal(5, 0.01, 6), "FD-CNN", names=("svae", "vae"),
+                            rel_margin=0.05)])
+    assert outcome_words(win) == "SAE better" and outcome_words(same).startswith("equivalent (±")
+    frame = evidence_table({"claim one": [win, same]}).data
+    assert list(frame.columns) == ["statement", "a vs b", "metric", "a − b [90% interval]", "test", "p (Holm)",
+                                   "outcome"]
+    assert frame["a vs b"].tolist() == ["SAE vs VAE", "S-VAE vs VAE"]
+    assert frame["test"].tolist() == ["Welch's t-test"] * 2
+    assert fmt_p(1e-7) == "< 0.001" and fmt_p(0.0123) == "0.0123" and fmt_p(1.0) == "1"

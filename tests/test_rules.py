@@ -13,9 +13,10 @@ def test_welch_p_value_and_interval_match_scipy():
     c = compare(a, b, "x")
     ref = stats.ttest_ind(a, b, equal_var=False)
     assert c.p == pytest.approx(ref.pvalue, rel=1e-10)
-    lo, hi = ref.confidence_interval(0.95)
-    assert c.ci == pytest.approx((lo, hi), rel=1e-10)
+    lo, hi = ref.confidence_interval(0.90)                 # 1 - 2 alpha: the interval of TOST
+    assert c.ci == pytest.approx((lo, hi), rel=1e-10) and c.ci_level == pytest.approx(0.90)
     assert c.diff == pytest.approx(a.mean() - b.mean())
+    assert c.test == "Welch's t-test" and "Welch's t-test" in c.sentence() and "90% interval" in c.sentence()
 
 
 def test_holm_is_the_step_down_of_its_definition():
@@ -99,6 +100,7 @@ def test_paired_comparison_is_the_t_test_of_the_differences():
     c = compare(a, b, "FD-CNN", paired=True, rel_margin=0.05)
     ref = stats.ttest_rel(a, b)
     assert c.p == pytest.approx(ref.pvalue, rel=1e-10)
+    assert c.ci == pytest.approx(ref.confidence_interval(0.90), rel=1e-10) and c.test == "paired t-test"
     assert decide([c])[0].outcome == "equivalent"
     assert decide([compare(a, b, "FD-CNN", rel_margin=0.05)])[0].outcome == "inconclusive"   # Welch cannot tell
     with pytest.raises(ValueError, match="same length"):
@@ -116,7 +118,8 @@ def test_a_statement_holds_fails_or_is_inconclusive_by_its_comparisons():
     assert same[0].outcome == "equivalent" and apart[0].winner is not None and unclear[0].outcome == "inconclusive"
     assert statement(same, "match") == "holds" and statement(apart, "match") == "does not hold"
     assert statement(apart, "differ") == "holds" and statement(same, "differ") == "does not hold"
-    assert statement(same + unclear, "match") == "inconclusive"
+    assert statement(same + unclear, "match") == "holds in part"          # one says it, none against
+    assert statement(unclear, "match") == "inconclusive"
     assert statement(apart, "worse") == "holds"               # a (base + 50) is worse than b
     flipped = decide([compare(base, base + 50 + rng.normal(0, 0.5, 6), "flipped", rel_margin=0.1, paired=True)])
     assert statement(flipped, "differ") == "holds" and statement(flipped, "worse") == "does not hold"
@@ -136,3 +139,70 @@ def test_stored_verdicts_round_trip_and_a_bad_file_is_named(tmp_path):
     (tmp_path / "bad.json").write_text('{"rows": 3}')
     with pytest.raises(ValueError, match="bad.json"):
         stored_verdicts(tmp_path / "bad.json")
+
+
+
+def test_a_difference_inside_the_margin_is_equivalent_not_a_win():
+    """With many seeds a tiny gap is significant; shown inside the margin it is negligible."""
+    rng = np.random.default_rng(4)
+    b = 100 + rng.normal(0, 0.1, 40)
+    a = b - 1.0 + rng.normal(0, 0.1, 40)                 # 1% better, clearly inside a 5% margin
+    c, = decide([compare(a, b, "FD-CNN", rel_margin=0.05)])
+    assert c.p_adj < c.alpha and c.p_equiv_adj < c.alpha  # both tests reject ...
+    assert c.outcome == "equivalent" and c.winner is None  # ... and equivalence decides
+    c, = decide([compare(a, b, "FD-CNN", rel_margin=0.005)])   # outside a 0.5% margin: a win
+    assert c.outcome == "a better"
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_tost_rejects_exactly_when_the_interval_lies_inside_the_margin(paired):
+    rng = np.random.default_rng(5)
+    seen = set()
+    for _ in range(300):
+        n = int(rng.integers(3, 9))
+        a, b = rng.normal(rng.normal(0, 0.5), 1, n), rng.normal(0, rng.uniform(0.3, 2), n)
+        c = compare(a, b, "x", margin=float(rng.uniform(0.2, 2.5)), paired=paired)
+        inside = -c.margin < c.ci[0] and c.ci[1] < c.margin
+        assert (c.p_equiv < c.alpha) == inside
+        seen.add(inside)
+    assert seen == {True, False}
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(alpha=0), r"alpha must be in \(0, 0.5\)"), (dict(alpha=1.5), r"alpha must be in \(0, 0.5\)"),
+    (dict(alpha=0.5), r"alpha must be in \(0, 0.5\)"), (dict(alpha=-0.05), r"alpha must be in"),
+    (dict(alpha=float("nan")), "alpha must be a finite number"), (dict(alpha="0.05"), "alpha must be a finite"),
+    (dict(alpha=True), "alpha must be a finite number"),
+    (dict(margin=-1.0), "margin must be >= 0"), (dict(margin=float("inf")), "margin must be a finite number"),
+    (dict(margin=float("nan")), "margin must be a finite number"), (dict(rel_margin=-0.1), "rel_margin must be >= 0"),
+    (dict(rel_margin=float("inf")), "rel_margin must be a finite"), (dict(names=("x", "x")), "two different names"),
+    (dict(names=("x",)), "two different names"),
+])
+def test_arguments_out_of_range_are_refused_in_one_line(kw, match):
+    with pytest.raises(ValueError, match=match) as err:
+        compare([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], "x", **kw)
+    assert "\n" not in str(err.value)
+
+
+def test_a_zero_margin_is_allowed_and_never_equivalent():
+    c, = decide([compare([1.0, 1.1, 0.9], [1.0, 1.05, 0.95], "x", margin=0)])
+    assert c.margin == 0 and c.p_equiv == 1.0 and c.outcome == "inconclusive"
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e-12, 7.5e12])
+@pytest.mark.parametrize("paired", [False, True])
+def test_a_common_scale_changes_no_result(scale, paired):
+    a, b = np.array([1.0, 1.1, 0.9, 1.05, 0.95]), np.array([2.0, 2.2, 1.9, 2.1, 2.05])
+    for margin in (None, 0.3):
+        ref, = decide([compare(a, b, "x", margin=margin, paired=paired)])
+        big, = decide([compare(a * scale, b * scale, "x", paired=paired,
+                               margin=None if margin is None else margin * scale)])
+        assert ref.outcome == big.outcome == "a better"
+        assert big.p == pytest.approx(ref.p, rel=1e-9)
+        assert big.p_equiv == pytest.approx(ref.p_equiv, rel=1e-9, abs=1e-300)
+        assert big.diff == pytest.approx(ref.diff * scale, rel=1e-9)
+        assert big.ci == pytest.approx((ref.ci[0] * scale, ref.ci[1] * scale), rel=1e-9)
+        assert big.margin == pytest.approx(ref.margin * scale, rel=1e-9)
+    tight = np.array([2.0, 2.01, 1.99, 2.005, 1.995])
+    same, = decide([compare(tight * scale, tight[::-1] * scale, "x", paired=paired)])
+    assert same.outcome == "equivalent"
