@@ -2,6 +2,7 @@
 (bibliography labels, API docstrings, footer and citation entries), the API page's coverage of the
 package, references.bib's links and the licence."""
 import datetime
+import html
 import re
 import sys
 from pathlib import Path
@@ -120,3 +121,17 @@ def test_licence_matches_pyproject():
     licence = (ROOT / "LICENSE").read_text()
     assert meta["license"]["text"] == "MIT" and licence.startswith("MIT License")
     assert "Copyright (c) 2026 the sphericalae developers" in licence
+
+
+def test_highlighted_lines_record_their_indentation():
+    import book_code
+    from pygments import highlight
+    from pygments.lexers import PythonLexer
+
+    source = "def f(x):\n    if x:\n\n\treturn [1,\n            2]\n"
+    out = highlight(source, PythonLexer(), book_code.IndentKeepingFormatter())
+    indents = [int(m) for m in re.findall(r"--sae-indent: (\d+)ch", out)]
+    assert indents == [0, 4, 0, 4, 12]
+    # the text of the block is unchanged, line for line: what a reader copies (the formatter's
+    # wrapping ends with a newline of its own)
+    assert html.unescape(re.sub(r"<[^>]*>", "", out)).rstrip("\n") == source.rstrip("\n")
