@@ -6,7 +6,7 @@
   rewrites every page (without re-executing any).
 * ``sae-bibtex`` directive: a BibTeX entry as a code block, ``book`` for the book itself (title,
   authors and year from _config.yml, the version from the package) or a key of references.bib
-  (the entry as the bibliography reads it), so the citation page never restates either by hand.
+  (the entry exactly as written there), so the citation page never restates either by hand.
 """
 import datetime
 import os
