@@ -2,9 +2,13 @@
 cites it, "[Kingma and Welling, 2014]", "[Davidson et al., 2018]" (sphinxcontrib-bibtex's
 `author_year` reference style cites that way, but its default list style labels entries with
 alpha keys such as [KW14]). Registered as the pybtex formatting style `authoryear`, which
-_config.yml selects with `bibtex_default_style`.
+_config.yml selects with `bibtex_default_style`. A name written with LaTeX accents in
+references.bib ("Sz{\\'e}kely") is labelled in Unicode ("Székely"), never as raw LaTeX.
 """
+import codecs
 import re
+
+import latexcodec  # noqa: F401  (registers the "ulatex" codec; a dependency of pybtex)
 
 from pybtex.plugin import register_plugin
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
@@ -12,16 +16,20 @@ from pybtex.style.labels import BaseLabelStyle
 from pybtex.style.sorting.author_year_title import SortingStyle as AuthorYearTitle
 
 
+def _plain(latex: str) -> str:
+    """LaTeX text as Unicode: accents decoded, grouping braces dropped."""
+    return re.sub(r"[{}]", "", codecs.decode(latex, "ulatex"))
+
+
 def _last_name(person) -> str:
-    name = " ".join(person.prelast_names + person.last_names) or " ".join(person.first_names)
-    return re.sub(r"[{}]", "", name)
+    return _plain(" ".join(person.prelast_names + person.last_names) or " ".join(person.first_names))
 
 
 def author_year_label(entry) -> str:
     persons = entry.persons.get("author") or entry.persons.get("editor") or []
     names = [_last_name(p) for p in persons]
     if not names:
-        who = re.sub(r"[{}]", "", entry.fields.get("title", entry.key))[:30]
+        who = _plain(entry.fields.get("title", entry.key))[:30]
     elif len(names) == 1:
         who = names[0]
     elif len(names) == 2:

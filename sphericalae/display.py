@@ -220,7 +220,6 @@ def table(data, sig: int = 3, *, units: dict | None = None, n=None, scale: dict 
     if numeric:
         styler = styler.set_properties(subset=numeric, **{"text-align": "right",
                                                           "font-variant-numeric": "tabular-nums"})
-    styler = styler.set_properties(**{"white-space": "nowrap"})
     if caption:
         styler = styler.set_caption(caption)
     return styler

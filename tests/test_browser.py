@@ -15,6 +15,12 @@ italic paragraph right after the cell, or a figcaption); no raw role or backtick
 text; at 390 px (a phone) no page scrolls sideways; every row of the verdict table links to an
 anchor that exists on another page.
 
+Issue 27: at 1280 px every table of the book's style (``table.sae-table``) shows all its columns
+without scrolling; at 390 px no math display is cut (it fits, or scrolls inside its own box, which
+fits the window); no prose or table cell shows a raw LaTeX accent; the API reference documents
+the package, the citation page gives the BibTeX entries, and every page's footer names the
+version and the build date.
+
 Needs a built book (`make book`; `make test` builds it first). Without Chromium or Playwright the
 module is skipped with a message saying how to install them; under CI (CI=true) it fails instead.
 """
@@ -36,6 +42,9 @@ PHONE = (390, 844)
 MIN_FIGURE_SCALE = 0.9     # a figure shown below 90% of its natural width has its fonts shrunk
 VERDICT_PAGE = "book/verdict.html"
 RAW_MARKUP = re.compile(r"\{(glue|cite|ref|doc|eq|numref|math)[:}]|`")
+# a LaTeX accent left in the text: \"a, \'e, {\"o}, \`e, \^o, \~n
+RAW_ACCENT = re.compile(r"\\[\"'`^~][{]?[A-Za-z]")
+FOOTER = re.compile(r"sphericalae \S+ · built on \d{4}-\d{2}-\d{2}")
 SEARCH_HIT, SEARCH_MISS = "Wasserstein", "qzxqvj"   # a word of the book, and one in no page
 
 MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[\w.-]+/|/tmp/|site-packages|dist-packages)")
@@ -117,6 +126,19 @@ _INSPECT = """() => {
                 : `wider than the column (${Math.round(r.width)}px > ${Math.round(col.right - col.left)}px)`;
     if (verdict !== 'ok') tooWide.push(`${verdict}: ${describe(el)}`);
   }
+  // a table of the book's style shows all its columns: it fits the column and no box around it
+  // scrolls (or clips) sideways
+  const hiddenColumns = [...article.querySelectorAll('table.sae-table')]
+      .filter(visible).filter(el => !el.closest('details:not([open])'))
+      .filter(t => {
+        const r = t.getBoundingClientRect();
+        if (r.right > col.right + 1 || r.left < col.left - 1) return true;
+        for (let a = t.parentElement; a && a !== article; a = a.parentElement)
+          if (a.scrollWidth > a.clientWidth + 1 &&
+              ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(a).overflowX)) return true;
+        return false;
+      }).map(t => `${Math.round(t.getBoundingClientRect().width)}px in a ${Math.round(col.right - col.left)}px column: ` +
+                  ((t.querySelector('caption') || t.querySelector('th') || t).textContent || '').trim().slice(0, 60));
   const figures = [...article.querySelectorAll('.cell_output img')].filter(visible);
   const shrunk = figures.filter(img => img.naturalWidth > 0 && img.clientWidth < %(scale)s * img.naturalWidth)
       .map(img => `${img.clientWidth}px of ${img.naturalWidth}px: ${img.getAttribute('src')}`);
@@ -133,13 +155,19 @@ _INSPECT = """() => {
   prose.querySelectorAll('pre, code, script, style, mjx-container, .math, .highlight, details')
        .forEach(el => el.remove());
   const ids = [...document.querySelectorAll('[id]')].map(el => el.id);
+  // the page's text without inline code: the API reference names warning classes (``RuntimeWarning``)
+  const withoutInlineCode = () => {
+    const body = document.body.cloneNode(true);
+    body.querySelectorAll('code').forEach(el => { if (!el.closest('pre')) el.remove(); });
+    return body.textContent;
+  };
   const rows = [...article.querySelectorAll('tbody tr')].map(tr => ({
       text: tr.innerText.trim().replace(/\\s+/g, ' ').slice(0, 60),
       links: [...tr.querySelectorAll('a[href]')].map(a => a.href)}));
   return {math: math.length, untypeset, images: imgs.length, broken, scrolling, nanCells,
-          tooWide, shrunk, uncaptioned, prose: prose.textContent, ids, rows,
+          tooWide, hiddenColumns, shrunk, uncaptioned, prose: prose.textContent, ids, rows,
           column: Math.round(col.right - col.left),
-          text: document.body.innerText, preText: [...document.querySelectorAll('pre')]
+          text: document.body.innerText, textNoInlineCode: withoutInlineCode(), preText: [...document.querySelectorAll('pre')]
               .map(el => el.textContent).join('\\n')};
 }""" % {"scale": MIN_FIGURE_SCALE}
 
@@ -163,6 +191,39 @@ _PHONE = """() => {
     .slice(0, 5).map(el => el.tagName.toLowerCase() + '.' + [...el.classList].join('.') + ': ' +
                      (el.textContent || '').trim().slice(0, 50));
   return [`page is ${root.scrollWidth}px wide in a ${window.innerWidth}px window`, ...out];
+}"""
+
+
+# at a phone's width: is any math display cut? It must fit the window, or scroll inside a box that
+# fits the window and reaches its whole width, with no box clipping it on the way.
+_PHONE_MATH = """() => {
+  const cut = [];
+  [...document.querySelectorAll('mjx-container[display="true"]')].forEach((c, i) => {
+    const m = c.querySelector('mjx-math');
+    if (!m || !c.getClientRects().length || c.closest('details:not([open])')) return;
+    const r = m.getBoundingClientRect();
+    let verdict = null;
+    for (let a = m.parentElement; a && a !== document.body; a = a.parentElement) {
+      const s = getComputedStyle(a), ab = a.getBoundingClientRect();
+      if (s.overflowX === 'auto' || s.overflowX === 'scroll') {
+        verdict = (ab.left >= -1 && ab.right <= window.innerWidth + 1 && a.scrollWidth + 1 >= r.width)
+                  ? 'ok' : `its scroll box is ${Math.round(ab.width)}px wide at x = ${Math.round(ab.left)}`;
+        break;
+      }
+      if ((s.overflowX === 'hidden' || s.overflowX === 'clip') && (r.right > ab.right + 1 || r.left < ab.left - 1)) {
+        verdict = `clipped: ${Math.round(r.width)}px shown in ${Math.round(ab.width)}px`;
+        break;
+      }
+    }
+    if (verdict === null)
+      verdict = (r.left >= -1 && r.right <= window.innerWidth + 1) ? 'ok'
+                : `${Math.round(r.width)}px in a ${window.innerWidth}px window`;
+    if (verdict !== 'ok') {
+      const text = (c.querySelector('mjx-assistive-mml') || c).textContent.trim().replace(/\\s+/g, ' ');
+      cut.push(`display ${i + 1}: ${verdict}: ${text.slice(0, 60)}`);
+    }
+  });
+  return cut;
 }"""
 
 
@@ -267,6 +328,7 @@ def visits():
             page.goto(path.as_uri(), wait_until="load")
             _wait_for_mathjax(page)
             results[str(path.relative_to(HTML))]["phone"] = page.evaluate(_PHONE)
+            results[str(path.relative_to(HTML))]["phoneMath"] = page.evaluate(_PHONE_MATH)
             page.close()
         phone.close()
 
@@ -322,8 +384,10 @@ def test_no_code_block_scrolls_sideways(visits):
 def test_no_machine_path_warning_repr_or_nan_in_pages(visits):
     bad = {}
     for page, r in visits["pages"].items():
-        found = [m.group(0) for rx in (MACHINE_PATH, WARNING, OBJECT_REPR)
+        found = [m.group(0) for rx in (MACHINE_PATH, OBJECT_REPR)
                  for m in rx.finditer(r["text"] + "\n" + r["preText"])]
+        # a warning class named in inline code (the API reference) is not a leaked warning
+        found += [m.group(0) for m in WARNING.finditer(r["textNoInlineCode"] + "\n" + r["preText"])]
         if r["nanCells"]:
             found.append(f"{r['nanCells']} table cells reading NaN")
         if found:
@@ -405,3 +469,42 @@ def test_every_verdict_row_links_to_its_evidence(visits):
         if not ok:
             bad.append(row["text"])
     assert not bad, "verdict rows without a link to an anchor on another page"
+
+
+def test_book_style_tables_show_all_columns(visits):
+    assert not _offenders(visits, "hiddenColumns"), \
+        f"tables (sae-table) that do not show all their columns in a {WIDTH} px window: wrap their " \
+        "cells, split or transpose them"
+
+
+def test_no_math_display_is_cut_on_a_phone(visits):
+    assert not _offenders(visits, "phoneMath"), \
+        f"math displays cut at {PHONE[0]} px (neither fitting nor scrolling inside a box that fits)"
+
+
+def test_no_raw_latex_accent_in_the_text(visits):
+    bad = {page: sorted({r["prose"][max(0, m.start() - 20):m.end() + 20].replace("\n", " ")
+                         for m in RAW_ACCENT.finditer(r["prose"])})
+           for page, r in visits["pages"].items() if RAW_ACCENT.search(r["prose"])}
+    assert not bad, "raw LaTeX accents in the text (write names in Unicode in references.bib)"
+
+
+def test_api_reference_and_citation_pages(visits):
+    pages = visits["pages"]
+    api, cite = pages.get("book/api.html"), pages.get("book/cite.html")
+    assert api is not None, "no API reference page (book/api.md)"
+    assert cite is not None, "no citation page (book/cite.md)"
+    # the front door of the package, documented from its docstrings
+    for name in ("sphericalae.ops.spherize", "sphericalae.ops.centerize", "sphericalae.ops.robust_sample"):
+        assert name in api["ids"], f"the API reference does not document {name}"
+    assert "@misc{sae2020," in cite["preText"], "the citation page has no BibTeX entry for the paper"
+    assert "@misc{sphericalae_book," in cite["preText"], "the citation page has no BibTeX entry for the book"
+
+
+def test_footer_names_version_and_build_date(visits):
+    from sphericalae import __version__
+
+    missing = [f + ".html" for f in _toc_pages()
+               if not any(m.group(0).startswith(f"sphericalae {__version__} ")
+                          for m in FOOTER.finditer(visits["pages"].get(f + ".html", {}).get("text", "")))]
+    assert not missing, f"pages whose footer does not read 'sphericalae {__version__} · built on YYYY-MM-DD'"
