@@ -531,6 +531,17 @@ def all_verdicts(digits=None, gan=None, w2_points=250):
     """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`)
     and ``gan`` (:class:`sphericalae.studies.GanStudy`), the book's when None, and the margins
     verdict with Euclidean distance: ``(verdicts, margins_euclidean)``."""
+    from .experiments import DIGIT_STUDIES, compute_in_parallel, study_models
+    from .studies import DigitStudy, GanStudy
+    from .table1 import table1_study, trained_gans
+
+    digits, gan = digits or DigitStudy(), gan or GanStudy()
+    gans = (gan, gan.at_low_dim())
+    study_models(digits, progress=False)                 # each grid of models trained in parallel,
+    for g in gans:
+        trained_gans(g)
+    compute_in_parallel([(fn, digits) for fn in DIGIT_STUDIES] + [(table1_study, g) for g in gans],
+                        digits.device)                   # then every study side by side (cached)
     rows, euclidean = digit_verdicts(digits)
     return (geometry_verdicts(w2_points) + rows + [gan_verdict(gan), gan_verdict(gan, low=True)]
             + untestable_verdicts(), euclidean)

@@ -30,7 +30,7 @@ from .parallel import map_processes
 from .seeding import derive_seed
 from .studies import DigitStudy
 
-__all__ = ["trained_grid", "train_in_parallel", "reconstruction_scores", "sample_scores", "real_floor",
+__all__ = ["trained_grid", "compute_in_parallel", "DIGIT_STUDIES", "reconstruction_scores", "sample_scores", "real_floor",
            "code_mixture", "reconstruction_study", "prior_study", "prior_cells", "structure_study", "tsne_study",
            "study_models", "code_radius", "CONVERGED", "STUDY_KINDS", "CODE_METRICS"]
 
@@ -41,29 +41,30 @@ CODE_METRICS = ("cosine", "euclidean")
 """The distances every model's codes are scored with (structure study)."""
 
 
-def _train_one(job):
-    """Train (or find in the cache) one model of a grid: ``job = (trained function, configs...)``."""
-    fn, *configs = job
-    fn(*configs)
+def _call(job):
+    """Compute (or find in the cache) one result: ``job = (cached function, *arguments)``."""
+    fn, *args = job
+    fn(*args)
 
 
-def train_in_parallel(fn, jobs, device="auto"):
-    """Fill the model cache for ``jobs`` (tuples of the arguments of ``fn``, e.g.
-    :func:`sphericalae.models.trained`) in worker processes (:func:`sphericalae.parallel.map_processes`)
-    when training runs on the CPU; on a GPU the caller trains them one after another."""
+def compute_in_parallel(jobs, device="auto"):
+    """Fill the cache for ``jobs``, tuples ``(fn, *arguments)`` of functions whose results are cached
+    (:func:`sphericalae.models.trained`, a study of this module, ...), side by side in worker
+    processes (:func:`sphericalae.parallel.map_processes`) when they compute on the CPU; on a GPU the
+    caller computes them one after another. The caller then reads each result from the cache."""
     if device in ("cpu", "auto") and not torch.cuda.is_available():
-        map_processes(_train_one, [(fn, *job) for job in jobs])
+        map_processes(_call, jobs)
 
 
 def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True):
     """``{(kind, seed): (model, history)}`` for every kind and seed, same architecture, optimizer,
     epochs and data; a progress bar over the grid (each cached model is loaded, not retrained).
-    Models not yet cached are trained at once in worker processes (:func:`train_in_parallel`),
+    Models not yet cached are trained at once in worker processes (:func:`compute_in_parallel`),
     which load the data themselves: ``data`` must be what the train configs' dataset fields give."""
     from tqdm.auto import tqdm
 
     jobs = [(ModelConfig(kind=k, **model_fields), TrainConfig(seed=s, **train_fields)) for k in kinds for s in seeds]
-    train_in_parallel(trained, jobs, TrainConfig(**train_fields).device)
+    compute_in_parallel([(trained, *job) for job in jobs], TrainConfig(**train_fields).device)
     return {(m.kind, t.seed): trained(m, t, data)
             for m, t in tqdm(jobs, desc="models", disable=not progress)}
 
@@ -301,3 +302,8 @@ def tsne_study(study: DigitStudy = DigitStudy()):
         return {"scores": rows, "maps": maps, "labels": labels}
 
     return cached("tsne-study", study.key("tsne_runs", "k", "map_digits"), compute, sources=(__name__,))
+
+
+DIGIT_STUDIES = (reconstruction_study, prior_study, structure_study, tsne_study)
+"""Every study of a :class:`~sphericalae.studies.DigitStudy`'s models (the training, priors and
+latent pages), each cached on its own."""

@@ -94,14 +94,14 @@ def trained_gans(study) -> dict:
     """``{(generator name, seed): (gan, history)}`` for every generator of ``study.generators`` and
     training seed (a :class:`sphericalae.studies.GanStudy`), from
     :func:`sphericalae.gan.trained_gan`; those not yet cached are trained in parallel processes."""
-    from .experiments import train_in_parallel
+    from .experiments import compute_in_parallel
     from .gan import GANConfig, GANTrainConfig, trained_gan
 
     jobs = {(name, seed): (GANConfig(arch=study.arch, latent_dim=study.latent_dim, width=study.width,
                                      spherize_input=GENERATORS[name]),
                            GANTrainConfig(dataset=study.dataset, epochs=study.epochs, seed=seed, device=study.device))
             for name in study.generators for seed in study.seeds}
-    train_in_parallel(trained_gan, jobs.values(), study.device)
+    compute_in_parallel([(trained_gan, *configs) for configs in jobs.values()], study.device)
     return {key: trained_gan(*configs) for key, configs in jobs.items()}
 
 
