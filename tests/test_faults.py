@@ -212,6 +212,20 @@ def test_reproduce_locks_its_folder_and_sigterm_leaves_a_record(tmp_path):
     assert not list(out.glob(".*lock"))
 
 
+def test_an_interrupted_page_prints_only_its_one_line(tmp_path):
+    """Issue 29: after Ctrl-C the kernel, shut down mid-cell, logs a ZMQError traceback; it goes to
+    kernel.log in --out, and the terminal shows only the run's own line."""
+    marker, release = tmp_path / "marker", tmp_path / "release"
+    proc = reproduce(tmp_path, "--set", f"marker={marker}", "--set", f"release={release}")
+    wait_for(marker, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=600)
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("Executing:")]
+    assert proc.returncode == 130 and lines[-1].startswith("interrupted;"), err
+    assert not [line for line in lines if "Traceback" in line or "Error" in line], err
+    assert (tmp_path / "out" / "kernel.log").is_file() and (tmp_path / "out" / "slow.partial.ipynb").is_file()
+
+
 def test_a_failed_page_keeps_the_last_complete_notebook(tmp_path):
     for extra, code in [([], 0), (["--set", "fail=true"], 1)]:
         proc = reproduce(tmp_path, "--set", f"marker={tmp_path / 'm'}", *extra)
