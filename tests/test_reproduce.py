@@ -180,3 +180,12 @@ def test_set_yaml_is_bounded_in_depth_and_has_no_aliases(value, why, tmp_path):
                     "robust_sampling: {n: *b}\n")
     with pytest.raises(ValueError, match="aliases"):
         load_plan(bomb)
+
+
+def test_an_out_folder_that_cannot_be_created_is_named_with_the_cause(tmp_path, capsys):
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc")
+    plan = tmp_path / "plan.yml"
+    plan.write_text("distance: {}\n")
+    err = _one_line_error(capsys, ["distance", "--plan", str(plan), "--book", str(ROOT / "book"), "--out", "/proc/x"])
+    assert "cannot create the folder /proc/x: No such file or directory" in err
