@@ -13,7 +13,8 @@ import math
 import operator
 
 __all__ = ["positive_int", "seed_value", "finite_float", "choice", "resolve_device", "WrongType",
-           "as_float_tensor", "as_float64_array", "dtype_value", "generator_seed", "GENERATOR_SEEDS"]
+           "as_float_tensor", "as_float64_array", "dtype_value", "generator_seed", "GENERATOR_SEEDS",
+           "check_memory"]
 
 GENERATOR_SEEDS = 2**64
 """An int seed of a generator must lie in [0, GENERATOR_SEEDS): torch's seeds are 64-bit unsigned."""
@@ -168,3 +169,28 @@ def dtype_value(dtype, what: str = "dtype"):
         raise ValueError(f"{what} must be a floating dtype ({', '.join(names)}, as torch.dtype or its name), "
                          f"got {dtype!r}")
     return dtype
+
+
+def memory_of(device=None) -> int:
+    """Bytes of memory on ``device``: a CUDA device's total memory, else the machine's physical
+    memory (0 when unknown: then nothing is refused)."""
+    import os
+
+    import torch
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        return torch.cuda.get_device_properties(dev).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory(elements: int, itemsize: int, what: str, device=None) -> None:
+    """Refuse (``ValueError``, before anything is allocated) a tensor of ``elements`` entries of
+    ``itemsize`` bytes that is larger than the memory of ``device`` (:func:`memory_of`)."""
+    need, have = int(elements) * int(itemsize), memory_of(device)
+    if have and need > have:
+        raise ValueError(f"{what} would need {need / 2**30:.3g} GiB, more than the {have / 2**30:.3g} GiB of "
+                         f"memory of {device or 'cpu'}; ask for fewer")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import as_float_tensor, dtype_value, finite_float, positive_int
+from .checks import as_float_tensor, check_memory, dtype_value, finite_float, positive_int
 from .seeding import resolve_generator
 
 __all__ = ["centerize", "spherize", "sample_prior", "robust_sample", "prior_name", "pipeline_name",
@@ -164,6 +164,8 @@ def sample_prior(name: str, n: int, dim: int, generator=None, *, device=None, dt
         raise ValueError(f"prior {key!r} takes parameters {sorted(defaults)}; got unknown {sorted(unknown)}")
     dtype = dtype_value(dtype)
     gen, dev = resolve_generator(generator, device)
+    draws = n * dim * (positive_int(params.get("df", 1), "chi2 prior: df") if key == "chi2" else 1)
+    check_memory(draws, dtype.itemsize, f"{n} x {dim} draws of the {key} prior", dev)
     return sampler((n, dim), gen, dev, dtype, **{**defaults, **params})
 
 

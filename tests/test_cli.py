@@ -276,7 +276,7 @@ def test_seed_check_is_shared_by_the_api():
     from sphericalae.ops import robust_sample
 
     for seed in (-1, 2**64):
-        with pytest.raises(ValueError, match=r"generator \(an int seed\) must be an integer in \[0, 2\^63\)"):
+        with pytest.raises(ValueError, match=r"generator \(an int seed\) must be an integer in \[0, 2\^64\)"):
             robust_sample("normal", 3, 4, seed)
 
 
@@ -291,3 +291,11 @@ def test_a_raw_pickle_checkpoint_is_one_line_without_a_warning(tmp_path):
                         "--out", str(tmp_path / "g.png")], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "checkpoint.pt" in r.stderr and "Warning" not in r.stderr
+
+
+@pytest.mark.parametrize("n", [str(2**70), str(10**9)])
+def test_sample_refuses_a_grid_beyond_memory_before_drawing(trained, tmp_path, capsys, n):
+    """Issue 29: ``sample -n 2**70`` ended in a C++ stack trace; now one line, nothing allocated."""
+    code, _, err = run(capsys, "sample", "--run", trained, "-n", n, "--out", tmp_path / "g.png")
+    one_line_error(code, err, f"{n} images would need", "GiB", "ask for fewer")
+    assert not (tmp_path / "g.png").exists()

@@ -380,3 +380,11 @@ def test_a_non_finite_row_stays_in_its_row(dtype, shape, bad):
             assert rows.sum() == rows.numel() - 1 and not rows[1]
     a = z.double().numpy()
     assert np.isfinite(centerize(a)).all(-1).sum() == a.size // shape[-1] - 1
+
+
+@pytest.mark.parametrize("n,dim,params", [(2**62, 10, {}), (2**36, 10, {}), (2**20, 2**20, {}), (2**10, 2**10, {"df": 2**30})])
+def test_sizes_beyond_memory_are_refused_before_allocation(n, dim, params):
+    prior = "chi2" if params else "normal"
+    with pytest.raises(ValueError, match="would need .* GiB, more than the .* of memory") as err:
+        sample_prior(prior, n, dim, 0, **params)
+    assert "\n" not in str(err.value)
