@@ -13,6 +13,7 @@ from sphericalae.__main__ import main
 from sphericalae.config import TrainConfig
 from sphericalae.models import ModelConfig
 from sphericalae.models import load_checkpoint
+from sphericalae.runfiles import seal
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--dataset", "mnist-5k", "--latent-dim", "6", "--batch-size", "256", "--no-progress"]
@@ -95,7 +96,7 @@ def test_sample_refuses_nan_weights(trained, tmp_path, capsys):
     state = torch.load(trained / "checkpoint.pt", weights_only=True)
     state["model"] = {k: v * float("nan") for k, v in state["model"].items()}
     (tmp_path / "nan").mkdir()
-    torch.save(state, tmp_path / "nan" / "checkpoint.pt")
+    torch.save(seal(state), tmp_path / "nan" / "checkpoint.pt")     # NaN weights with a valid checksum
     code, _, err = run(capsys, "sample", "--run", tmp_path / "nan", "--out", tmp_path / "g.png")
     one_line_error(code, err, "NaN or infinite weights")
     assert not (tmp_path / "g.png").exists()
@@ -231,7 +232,8 @@ def _edit_checkpoint(src, dst, edit):
     shutil.copytree(src, dst)
     state = torch.load(dst / "checkpoint.pt", weights_only=True)
     edit(state)
-    torch.save(state, dst / "checkpoint.pt")
+    torch.save(seal(state), dst / "checkpoint.pt")       # damage written with a valid checksum: the checks after it
+    (dst / "checkpoint.prev.pt").unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("edit,needle", [
