@@ -3,10 +3,11 @@
 # changed (its sha256 is kept in $(VENV)/.requirements.sha256), then install the package.
 #
 #   make book        build the book -> _build/html/index.html; executes the pages that changed and
-#                    the pages whose package code changed (python -m sphericalae.bookdeps)
+#                    the pages whose package code changed (_ext/book_deps.py)
 #   make test        strict book build (every page executed, every hidden check run: a failing cell
-#                    fails the build) + unit tests, the pages at two other settings and the browser
-#                    test (headless Chromium; installed with apt-get when root)
+#                    fails the build) + every test: unit tests, the pages at two other settings,
+#                    faults and the browser test (headless Chromium; installed with apt-get when root)
+#   make test-fast   the unit tests without those marked slow (about a minute; models cached)
 #   make nbval       every page cell by cell with nbval (the same cells the strict build runs)
 #   make reproduce   re-execute the experiment pages at full scale (reproduce.yml) -> results/
 #   make clean       remove _build (keeps the virtual environment)
@@ -15,19 +16,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.sha256
-# Sphinx re-reads (so re-executes) only pages whose file changed and would not see a change in
-# sphericalae/: `make book` keeps, per page, a hash of the package modules the page imports (and of
-# everything they import, and requirements.txt) and touches the pages whose hash changed;
-# `make test` re-executes every page (--all).
+# Sphinx re-reads (so re-executes) the pages whose file changed and, through _ext/book_deps.py, the
+# pages whose package modules (or requirements.txt) changed; `make test` re-executes every page (--all).
 JB_FLAGS := -W -n --keep-going
 JB_STRICT := --all $(JB_FLAGS)
-PAGE_STAMP := _build/.pagedeps.json
 # Downloads (full MNIST) go to the checkout's data/ folder (see data/README.md).
 export SPHERICALAE_DATA ?= $(CURDIR)/data
 # A non-interactive MPLBACKEND (Agg) would strip every figure from the executed pages.
 unexport MPLBACKEND
 
-.PHONY: setup browser book test unit nbval book-strict reproduce clean
+.PHONY: setup browser book test test-fast unit nbval reproduce clean
 
 setup:
 	@test -x "$(BIN)/python" || { echo ">> creating $(VENV) with $(PYTHON)"; "$(PYTHON)" -m venv "$(VENV)"; }
@@ -39,9 +37,7 @@ setup:
 	@"$(BIN)/python" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 
 book: setup
-	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book && \
-	"$(BIN)/python" -m sphericalae.warm book && \
-	"$(BIN)/jupyter-book" build . $(JB_FLAGS) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
+	"$(BIN)/jupyter-book" build . $(JB_FLAGS)
 	@echo ">> book: $(CURDIR)/_build/html/index.html"
 
 # Debian's chromium for the browser test, installed the way setup installs the venv: when it is
@@ -57,10 +53,11 @@ browser:
 	  echo ">> no chromium and not root: the browser test will be skipped (sudo apt-get install chromium)"; \
 	fi
 
-book-strict: book
-
 unit: setup
 	"$(BIN)/python" -m pytest tests
+
+test-fast: setup
+	"$(BIN)/python" -m pytest tests -m "not slow"
 
 nbval: setup
 	"$(BIN)/python" -m pytest --nbval-lax --nbval-current-env book
@@ -69,9 +66,7 @@ nbval: setup
 # cell of every page and stops on any error (hidden checks included), so the tests do not run the
 # pages a second time with nbval (`make nbval` does, on demand).
 test: setup browser
-	@"$(BIN)/python" -m sphericalae.bookdeps $(PAGE_STAMP) book >/dev/null && \
-	"$(BIN)/python" -m sphericalae.warm book && \
-	"$(BIN)/jupyter-book" build . $(JB_STRICT) && mv $(PAGE_STAMP).new $(PAGE_STAMP)
+	"$(BIN)/jupyter-book" build . $(JB_STRICT)
 	"$(BIN)/python" -m pytest tests
 
 reproduce: setup

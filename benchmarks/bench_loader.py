@@ -20,7 +20,8 @@ from sphericalae.config import TrainConfig
 from sphericalae.models import ModelConfig
 from sphericalae.data import load
 from sphericalae.models import build
-from sphericalae.train import batches_of, epoch_batches, fit, resolve_device
+from sphericalae.checks import resolve_device
+from sphericalae.train import batches_of, epoch_batches, fit
 
 
 def make_folder(root: Path, n: int, size: int = 512):

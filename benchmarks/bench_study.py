@@ -25,20 +25,24 @@ epochs); learning rate 2e-3 at batch 64 leaves the VAE's held-out loss 10% highe
 five separate models on this CPU (34 against 5 x 6 ms per step for the AE), so it was not adopted.
 """
 import argparse
+import os
 import tempfile
 import time
 
 import numpy as np
 
 from sphericalae.experiments import CONVERGED, STUDY_KINDS, trained_grid
+from sphericalae.parallel import jobs
 from sphericalae.train import MIN_EPOCHS, convergence
 
 
 def study(seeds, epochs, converge, root):
-    """Train the study's grid into ``root``; returns (wall seconds, {(kind, seed): history})."""
+    """Train the study's grid into the cache folder ``root`` (the worker processes read
+    ``$SPHERICALAE_CACHE``); returns (wall seconds, {(kind, seed): history})."""
     fields = dict(dataset="mnist-5k", epochs=epochs, batch_size=64, device="cpu", converge=converge)
+    os.environ["SPHERICALAE_CACHE"] = str(root)
     t0 = time.perf_counter()
-    grid = trained_grid(STUDY_KINDS, range(seeds), {"latent_dim": 10}, fields, progress=False, root=root)
+    grid = trained_grid(STUDY_KINDS, range(seeds), {"latent_dim": 10}, fields, progress=False)
     return time.perf_counter() - t0, {k: h for k, (_, h) in grid.items()}
 
 
@@ -59,7 +63,7 @@ def main():
     args = ap.parse_args()
     n = len(STUDY_KINDS) * args.seeds
     print(f"digit study: {len(STUDY_KINDS)} kinds x {args.seeds} seeds = {n} models, mnist-5k, batch 64, "
-          f"lr 1e-3, 2 worker processes x 1 thread")
+          f"lr 1e-3, {jobs()} worker processes x 1 thread")
     with tempfile.TemporaryDirectory() as root:
         wall, hist = study(args.seeds, args.fixed, CONVERGED, root + "/after")
         after = cpu_seconds(hist)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sphericalae.models import ARCHS, KINDS, build
-from sphericalae.train import resolve_device
+from sphericalae.checks import resolve_device
 
 
 def step_time(kind, arch, batch, steps, device, amp, latent_dim=16):

@@ -20,6 +20,10 @@ source): the result is stored with ``torch.save`` and read back with ``torch.loa
 * **Folder problems.** A cache folder that cannot be used (under a file, unwritable, a folder
   where the file goes, a full disk) never costs the result: it is computed, returned and not
   stored, with one warning naming the setting to change.
+* **One computation per entry.** Each entry has a lock file beside it (``.{file}.lock``, an
+  ``flock``, :func:`sphericalae.runlock.key_lock`): a process that asks for an entry another
+  process is computing waits, then reads the stored file, so any number of pages or processes may
+  ask for the same result. Entries of different keys are computed side by side.
 * **Safety.** Writes go to a temporary file in the same folder, then ``os.replace``: a crash or a
   second process never leaves half a file under the final name. A file that cannot be read (truncated,
   corrupt, written by an incompatible version) is recomputed and overwritten, with a warning.
@@ -29,6 +33,7 @@ Delete the folder to clear the cache; nothing else refers to it.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -39,7 +44,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cached", "cache_path", "cache_root", "source_hash", "dependencies", "ENV_VAR"]
+from .runlock import key_lock
+
+__all__ = ["cached", "cache_path", "cache_root", "source_hash", "dependencies", "imports_in", "module_file", "ENV_VAR"]
 
 ENV_VAR = "SPHERICALAE_CACHE"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -57,7 +64,9 @@ def cache_root(root=None) -> Path:
     return Path.home() / ".cache" / "sphericalae" / "objects"
 
 
-def _module_file(name: str, root: Path):
+def module_file(name: str, root: Path | None = None) -> Path:
+    """The file of the package module ``name`` (dotted) under ``root`` (default: this package)."""
+    root = PACKAGE_DIR if root is None else Path(root)
     parts = name.split(".")[1:]
     if not parts:
         return root / "__init__.py"
@@ -65,22 +74,26 @@ def _module_file(name: str, root: Path):
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-def _imported(name: str, root: Path) -> set:
-    """Package modules that module ``name`` imports anywhere in its file (function bodies included)."""
+def imports_in(source, module: str | None = None, root: Path | None = None) -> set:
+    """The package modules that the Python ``source`` (text or bytes) imports anywhere (function
+    bodies included); ``module``: the dotted name of the module it is, for relative imports (None:
+    a script or a notebook cell, which has none)."""
+    root = PACKAGE_DIR if root is None else Path(root)
     pkg = PACKAGE_DIR.name
-    here = name.split(".") if _module_file(name, root).name == "__init__.py" else name.split(".")[:-1]
+    here = [] if module is None else \
+        module.split(".") if module_file(module, root).name == "__init__.py" else module.split(".")[:-1]
     found = set()
-    for node in ast.walk(ast.parse(_module_file(name, root).read_bytes())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 base = ".".join(here[:len(here) - node.level + 1] + ([base] if base else []))
             if base == pkg or base.startswith(pkg + "."):
                 found.add(base)
-                found.update(f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}", root).is_file())
+                found.update(f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}", root).is_file())
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name == pkg or a.name.startswith(pkg + "."))
-    return {m for m in found if _module_file(m, root).is_file()}
+    return {m for m in found if module_file(m, root).is_file()}
 
 
 def dependencies(modules, package_dir=None) -> list:
@@ -93,10 +106,10 @@ def dependencies(modules, package_dir=None) -> list:
         name = todo.pop()
         if name in seen:
             continue
-        if not _module_file(name, root).is_file():
+        if not module_file(name, root).is_file():
             raise ValueError(f"no module {name} in {root}")
         seen.add(name)
-        todo.extend(_imported(name, root) - seen)
+        todo.extend(imports_in(module_file(name, root).read_bytes(), name, root) - seen)
     return sorted(seen)
 
 
@@ -107,7 +120,7 @@ def source_hash(package_dir=None, sources=None) -> str:
     if sources is None:
         paths = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
     else:
-        paths = sorted(_module_file(m, root) for m in dependencies(sources, root))
+        paths = sorted(module_file(m, root) for m in dependencies(sources, root))
     h = hashlib.sha256()
     for path in paths:
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
@@ -162,16 +175,19 @@ def cached(name: str, key: dict, compute, root=None, sources=None):
     """
     path = cache_path(name, key, root, sources)
     why = _unusable(path)
-    if path.is_file():                                # a read-only cache still serves its files
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # truncated, corrupt, unreadable: recompute rather than crash
-            warnings.warn(f"cache file {path} could not be read ({type(err).__name__}: {err}); recomputing",
-                          RuntimeWarning, stacklevel=2)
-    result = compute()
-    _check_storable(result)
-    if why is None:
-        why = _store(result, path)
+    with contextlib.ExitStack() as held:
+        if why is None:                               # a second process waits here, then reads the file
+            held.enter_context(key_lock(path.parent / f".{path.name}.lock"))
+        if path.is_file():                            # a read-only cache still serves its files
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:  # truncated, corrupt, unreadable: recompute rather than crash
+                warnings.warn(f"cache file {path} could not be read ({type(err).__name__}: {err}); recomputing",
+                              RuntimeWarning, stacklevel=2)
+        result = compute()
+        _check_storable(result)
+        if why is None:
+            why = _store(result, path)
     if why is not None:
         _warn_once(path.parent, root, why)
     return result

@@ -269,7 +269,7 @@ def table1_statements(rows, rel_margin=0.1) -> dict:
             for name, (want, cells) in pairs.items()}
 
 
-def closed_form(key, claim, paper, ours, holds: bool, rule, anchor):
+def closed_form(key, claim, paper, ours, holds: bool, *, rule, anchor):
     """A claim judged exactly (a closed form or an exact computation): holds or does not hold."""
     return Verdict(key, claim, paper, "holds" if holds else "does not hold", ours, rule, anchor)
 
@@ -298,10 +298,10 @@ def geometry_verdicts(w2_points=250):
     return [
         closed_form("theorem1", "Theorem 1: volume concentrates in a thin shell",
                     "ℝ⁵¹²: the outer 0.9% shell holds 99% of the volume", f"{100 * shell:.2f}% (closed form)",
-                    shell >= 0.99, "share >= 99%", "volume.html#theorem-1"),
+                    shell >= 0.99, rule="share >= 99%", anchor="volume.html#theorem-1"),
         closed_form("lemma1", "Lemma 1: pairwise distances concentrate at √2", "ℝ⁵¹²: mean 1.4139, sd 0.0313",
-                    f"mean {mean:.4f}, sd {sd:.4f} (closed form)", close, "equal to the paper's 4 decimals",
-                    "distance.html#lemma-1"),
+                    f"mean {mean:.4f}, sd {sd:.4f} (closed form)", close, rule="equal to the paper's 4 decimals",
+                    anchor="distance.html#lemma-1"),
         Verdict("theorem2", "Theorem 2: W2 between sets converges to a common value",
                 "whatever the distributions, after Algorithm 1", t2,
                 f"m = 512, {w2_points} points: normal-normal {lv[cases[0]]:.3f}, normal-chi2 {lv[cases[1]]:.3f}; "
@@ -310,33 +310,36 @@ def geometry_verdicts(w2_points=250):
                 "by > 0.1", "wasserstein.html#theorem-2")]
 
 
-def digit_verdicts(n_samples=500, gmm_components=10, k=10, **setting):
-    """The training, priors and latent pages' claims, from their cached studies (``setting``: dataset,
-    latent_dim, epochs, seeds, batch_size, device; ``n_samples`` and ``gmm_components`` as on the
-    priors page, ``k`` as on the latent page). Returns the rows and the margins verdict with
-    Euclidean distance (the row uses cosine distance)."""
+def digit_verdicts(study=None):
+    """The training, priors and latent pages' claims, from their cached studies at ``study`` (a
+    :class:`sphericalae.studies.DigitStudy`; the book's when None). Returns the rows and the
+    margins verdict with Euclidean distance (the row uses cosine distance)."""
     from .experiments import prior_study, reconstruction_study, structure_study
+    from .studies import DigitStudy
 
-    rec = reconstruction_study(**setting)["scores"]
-    pri = prior_study(**setting, n_samples=n_samples, gmm_components=gmm_components)["scores"]
-    st = structure_study(**setting, k=k)["scores"]
+    study = DigitStudy() if study is None else study
+    rec = reconstruction_study(study)["scores"]
+    pri = prior_study(study)["scores"]
+    st = structure_study(study)["scores"]
     return ([table2(rec), ae_ablation(rec), prior_robustness(pri), raw_draws(pri), rae_sampler(pri),
              margins(st, "cosine")], margins(st, "euclidean"))
 
 
-def gan_verdict(dataset="mnist-5k", arch="mlp28", latent_dim=128, width=16, epochs=25, seeds=(0, 1, 2),
-                samples=800, reps=2, low_dim=None, device="cpu"):
+def gan_verdict(study=None, low=False):
     """Table 1 on the GAN page's raw-input generators, one per training seed: the very rows the GAN
-    page scores (:func:`sphericalae.table1.table1_study`, cached). ``low_dim``: the same claim on
-    the page's low-dimensional generator instead, a question the paper leaves open."""
+    page scores (:func:`sphericalae.table1.table1_study` of ``study``, a
+    :class:`sphericalae.studies.GanStudy`; the book's when None). ``low``: the same claim on the
+    page's low-dimensional generator instead, a question the paper leaves open."""
+    from .studies import GanStudy
     from .table1 import table1_study
 
-    d = latent_dim if low_dim is None else low_dim
-    rows = [r for r in table1_study(dataset, arch, d, width, epochs, tuple(seeds), samples, reps, device=device)
-            if r["generator"] == "raw"]
-    if low_dim is None:
+    study = GanStudy() if study is None else study
+    if low:
+        study = study.at_low_dim()
+    rows = [r for r in table1_study(study) if r["generator"] == "raw"]
+    if not low:
         return table1_gan(rows)
-    return table1_gan(rows, label=f", with z of dimension {d}", key="table1_low",
+    return table1_gan(rows, label=f", with z of dimension {study.latent_dim}", key="table1_low",
                       paper="not studied (the paper's z has 512 dimensions)",
                       anchor="gan_table1.html#low-dimensional")
 
@@ -356,30 +359,17 @@ def untestable_verdicts():
                          "needs the full-scale run of the faces page", "faces.html#faces-full-scale")]
 
 
-def all_verdicts(*, dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
-                 w2_points=250, gan_arch="mlp28", gan_latent_dim=128, gan_width=16, gan_epochs=25,
-                 gan_seeds=(0, 1, 2), gan_samples=800, gan_reps=2, gan_low_dim=8, gan_device="cpu",
-                 n_samples=500, gmm_components=10, k=10):
-    """Every row of the verdict page (the parameters are the page's), and the margins verdict with
-    Euclidean distance: ``(verdicts, margins_euclidean)``."""
-    digits, euclidean = digit_verdicts(n_samples, gmm_components, k, dataset=dataset, latent_dim=latent_dim,
-                                       epochs=epochs, seeds=seeds, batch_size=batch_size, device=device)
-    gan = [gan_verdict(dataset, gan_arch, gan_latent_dim, gan_width, gan_epochs, tuple(gan_seeds), gan_samples,
-                       gan_reps, low_dim=low, device=gan_device) for low in (None, gan_low_dim)]
-    return geometry_verdicts(w2_points) + digits + gan + untestable_verdicts(), euclidean
+def all_verdicts(digits=None, gan=None, w2_points=250):
+    """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`)
+    and ``gan`` (:class:`sphericalae.studies.GanStudy`), the book's when None, and the margins
+    verdict with Euclidean distance: ``(verdicts, margins_euclidean)``."""
+    rows, euclidean = digit_verdicts(digits)
+    return (geometry_verdicts(w2_points) + rows + [gan_verdict(gan), gan_verdict(gan, low=True)]
+            + untestable_verdicts(), euclidean)
 
 
 STORED = "results/verdicts.json"
 """Where a full-scale run of the verdict page stores its rows (relative to the repository root)."""
-
-
-def repository_root(start=None):
-    """The nearest folder at or above ``start`` (default: the working folder) that holds
-    ``reproduce.yml``; the working folder when there is none."""
-    from pathlib import Path
-
-    here = Path(start or Path.cwd()).resolve()
-    return next((p for p in (here, *here.parents) if (p / "reproduce.yml").is_file()), here)
 
 
 def _commit(where) -> str:
@@ -397,11 +387,12 @@ def _commit(where) -> str:
 def store_verdicts(verdicts, setting: dict, hardware: str, path=None):
     """Write ``verdicts`` (their rows), the ``setting`` they were measured at (every parameter of
     the page), the ``hardware`` and the git commit to ``path`` (default :data:`STORED` under
-    :func:`repository_root`), atomically."""
+    :func:`sphericalae.pages.repository_root`), atomically."""
     import json
 
     from pathlib import Path
 
+    from .pages import repository_root
     from .runfiles import write_text_atomic
 
     path = repository_root() / STORED if path is None else Path(path)
@@ -417,6 +408,8 @@ def stored_verdicts(path=None):
     read as one raises ValueError naming it."""
     import json
     from pathlib import Path
+
+    from .pages import repository_root
 
     path = repository_root() / STORED if path is None else Path(path)
     if not path.is_file():

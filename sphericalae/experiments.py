@@ -2,7 +2,9 @@
 
 * :func:`sphericalae.models.trained` trains a model once per configuration and training code and
   loads it from the cache afterwards: a page, a second page and the test pass that re-executes them
-  all share one training run. :func:`trained_grid` does it for kinds x seeds.
+  all share one training run. :func:`trained_grid` does it for kinds x seeds, in parallel.
+* Every study takes its settings whole, a :class:`sphericalae.studies.DigitStudy`, and is cached
+  under the fields it depends on (:meth:`~sphericalae.studies.Study.key`).
 * :func:`reconstruction_scores`: held-out MSE, SWD and FD-CNN of a model's reconstructions (the
   paper's Table 2 metrics; FD-CNN stands in for FID, see :mod:`sphericalae.metrics`).
 * :func:`sample_scores`: FD-CNN, precision and recall of decoded samples against real images.
@@ -16,9 +18,6 @@ same size (:func:`real_floor`).
 """
 from __future__ import annotations
 
-import dataclasses
-import os
-
 import numpy as np
 import torch
 
@@ -27,53 +26,46 @@ from .config import TrainConfig
 from .features import digit_classifier, features
 from .metrics import frechet_distance, mse, precision_recall, swd
 from .models import ModelConfig, trained
+from .parallel import map_processes
 from .seeding import derive_seed
-from .train import convergence
+from .studies import DigitStudy
 
-__all__ = ["trained", "trained_grid", "reconstruction_scores", "sample_scores", "real_floor", "code_mixture",
-           "reconstruction_study", "prior_study", "prior_cells", "structure_study", "tsne_study", "study_models", "code_radius", "convergence", "CONVERGED", "STUDY_KINDS",
-           "CODE_METRICS"]
+__all__ = ["trained_grid", "train_in_parallel", "reconstruction_scores", "sample_scores", "real_floor",
+           "code_mixture", "reconstruction_study", "prior_study", "prior_cells", "structure_study", "tsne_study",
+           "study_models", "code_radius", "CONVERGED", "STUDY_KINDS", "CODE_METRICS"]
 
 STUDY_KINDS = ("sae", "vae", "svae", "ps", "ae")
+"""The five models of the digits experiments (the training, priors and latent-structure pages)."""
+
 CODE_METRICS = ("cosine", "euclidean")
 """The distances every model's codes are scored with (structure study)."""
-"""The five models of the digits experiments (the training, priors and latent-structure pages)."""
 
 
 def _train_one(job):
-    """Train (or find in the cache) one model of a grid, in a worker process with one thread."""
-    torch.set_num_threads(1)
-    model_config, train_config, root = job
-    trained(model_config, train_config, root=root)
+    """Train (or find in the cache) one model of a grid: ``job = (trained function, configs...)``."""
+    fn, *configs = job
+    fn(*configs)
 
 
-def _train_in_parallel(jobs, root, processes):
-    import concurrent.futures
-    import multiprocessing
+def train_in_parallel(fn, jobs, device="auto"):
+    """Fill the model cache for ``jobs`` (tuples of the arguments of ``fn``, e.g.
+    :func:`sphericalae.models.trained`) in worker processes (:func:`sphericalae.parallel.map_processes`)
+    when training runs on the CPU; on a GPU the caller trains them one after another."""
+    if device in ("cpu", "auto") and not torch.cuda.is_available():
+        map_processes(_train_one, [(fn, *job) for job in jobs])
 
-    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_train_one, [(m, t, root) for m, t in jobs]))
 
-
-def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True, root=None,
-                 processes=None):
+def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True):
     """``{(kind, seed): (model, history)}`` for every kind and seed, same architecture, optimizer,
     epochs and data; a progress bar over the grid (each cached model is loaded, not retrained).
-    ``processes``: models trained at once in worker processes of one thread each (default: one per
-    core, at most 4; 1 trains in this process). Workers load the data themselves, so ``data`` must
-    be what the train configs' dataset fields give (as the book's studies pass)."""
+    Models not yet cached are trained at once in worker processes (:func:`train_in_parallel`),
+    which load the data themselves: ``data`` must be what the train configs' dataset fields give."""
     from tqdm.auto import tqdm
 
     jobs = [(ModelConfig(kind=k, **model_fields), TrainConfig(seed=s, **train_fields)) for k in kinds for s in seeds]
-    processes = min(4, os.cpu_count() or 1) if processes is None else processes
-    if processes > 1 and len(jobs) > 1 and TrainConfig(**train_fields).device in ("cpu", "auto") \
-            and not torch.cuda.is_available():
-        _train_in_parallel(jobs, root, processes)
-    out = {}
-    for kind, seed in tqdm([(k, s) for k in kinds for s in seeds], desc="models", disable=not progress):
-        out[kind, seed] = trained(ModelConfig(kind=kind, **model_fields), TrainConfig(seed=seed, **train_fields),
-                                  data, root=root)
-    return out
+    train_in_parallel(trained, jobs, TrainConfig(**train_fields).device)
+    return {(m.kind, t.seed): trained(m, t, data)
+            for m, t in tqdm(jobs, desc="models", disable=not progress)}
 
 
 @torch.no_grad()
@@ -142,39 +134,39 @@ least-squares trend over the last fifth of its epochs changes it by less than 1%
 :data:`sphericalae.train.MIN_EPOCHS` epochs), ``epochs`` being the cap."""
 
 
-def _study_key(dataset, latent_dim, epochs, seeds, batch_size, device):
-    return {"dataset": dataset, "latent_dim": latent_dim, "epochs": epochs, "seeds": seeds,
-            "batch_size": batch_size, "device": device}
-
-
-def study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data=None, progress=True):
-    """The five digit models x seeds of the experiment pages (same architecture, optimizer and
-    data), each trained until it has converged (:data:`CONVERGED`) or for ``epochs``, whichever
-    comes first: ``{(kind, seed): (model, history)}``."""
+def study_models(study: DigitStudy = DigitStudy(), data=None, progress=True):
+    """The five digit models x seeds of ``study`` (same architecture, optimizer and data), each
+    trained until it has converged (:data:`CONVERGED`) or for ``study.epochs``, whichever comes
+    first: ``{(kind, seed): (model, history)}``."""
     from .data import load
 
-    data = data or load(dataset)
-    fields = dict(dataset=dataset, epochs=epochs, batch_size=batch_size, device=device, converge=CONVERGED)
-    return trained_grid(STUDY_KINDS, range(seeds), {"latent_dim": latent_dim}, fields, data, progress=progress)
+    data = data or load(study.dataset)
+    fields = dict(dataset=study.dataset, epochs=study.epochs, batch_size=study.batch_size, device=study.device,
+                  converge=CONVERGED)
+    return trained_grid(STUDY_KINDS, range(study.seeds), {"latent_dim": study.latent_dim}, fields, data,
+                        progress=progress)
 
 
-def reconstruction_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto"):
+def _models_and_data(study):
+    from .data import load
+
+    data = load(study.dataset)
+    return study_models(study, data, progress=False), data
+
+
+def reconstruction_study(study: DigitStudy = DigitStudy()):
     """The training page's table (cached): ``{"scores": [{model, seed, MSE, SWD, FD-CNN}], "floor":
     real-vs-real scores, "accuracy": FD-CNN network's held-out accuracy, "n": held-out size}``."""
     def compute():
-        from .data import load
-
-        data = load(dataset)
-        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        models, data = _models_and_data(study)
         heldout = data[1].tensors[0]
-        fd_net, accuracy = digit_classifier(dataset, device="cpu")
+        fd_net, accuracy = digit_classifier(study.dataset, device="cpu")
         rows = [{"model": kind, "seed": s, **reconstruction_scores(models[kind, s][0], heldout, fd_net)}
-                for kind in STUDY_KINDS for s in range(seeds)]
+                for kind in STUDY_KINDS for s in range(study.seeds)]
         floor = real_floor(heldout, data[0].tensors[0][:len(heldout)], fd_net)
         return {"scores": rows, "floor": floor, "accuracy": accuracy, "n": len(heldout)}
 
-    return cached("reconstruction-study", _study_key(dataset, latent_dim, epochs, seeds, batch_size, device), compute,
-                  sources=(__name__,))
+    return cached("reconstruction-study", study.key(), compute, sources=(__name__,))
 
 
 @torch.no_grad()
@@ -197,41 +189,38 @@ def prior_cells(model, draws, train_x, seed, n, *, mixture=False, gmm_components
     return cells
 
 
-def prior_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
-                n_samples=500, gmm_components=10):
+def prior_study(study: DigitStudy = DigitStudy()):
     """The priors page's table (cached): every model decodes the same draws of the paper's four
     priors, raw (``vanilla``) and through Algorithm 1 (``centerize+spherize``), and its own prior;
     ``ae+gmm`` is the plain AE sampled from a mixture fitted to its training codes. Each decoder
     reads Algorithm 1's output at the scale it was trained at (:func:`code_radius`). Returns
     ``{"scores": [{model, seed, cell, FD-CNN, precision, recall}], "floor": ..., "n": n_samples}``;
     a cell is ``"own prior"`` or ``"PRIOR / PIPELINE"``. Draws of seed s come from stream (s, prior)."""
+    n_samples = study.n_samples
+
     def compute():
-        from .data import load
         from .ops import sample_prior
         from .paper import PRIORS
 
-        data = load(dataset)
-        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        models, data = _models_and_data(study)
         train_x, heldout = data[0].tensors[0], data[1].tensors[0]
-        fd_net, _ = digit_classifier(dataset, device="cpu")
+        fd_net, _ = digit_classifier(study.dataset, device="cpu")
         real_feats = features(fd_net, heldout[:n_samples])
         rows = []
         with torch.no_grad():
-            for s in range(seeds):
-                draws = {p: sample_prior(p, n_samples, latent_dim, derive_seed(s, p)) for p in PRIORS}
+            for s in range(study.seeds):
+                draws = {p: sample_prior(p, n_samples, study.latent_dim, derive_seed(s, p)) for p in PRIORS}
                 for kind in (*STUDY_KINDS, "ae+gmm"):
                     model = models["ae" if kind == "ae+gmm" else kind, s][0]
                     cells = prior_cells(model, draws, train_x, s, n_samples, mixture=kind == "ae+gmm",
-                                        gmm_components=gmm_components)
+                                        gmm_components=study.gmm_components)
                     for cell, images in cells.items():
                         rows.append({"model": kind, "seed": s, "cell": cell,
                                      **sample_scores(images, real_feats, fd_net)})
         floor = real_floor(heldout[:n_samples], train_x[:n_samples], fd_net)
         return {"scores": rows, "floor": floor, "n": n_samples}
 
-    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "n_samples": n_samples,
-           "gmm_components": gmm_components}
-    return cached("prior-study", key, compute, sources=(__name__,))
+    return cached("prior-study", study.key("n_samples", "gmm_components"), compute, sources=(__name__,))
 
 
 MAP_DIGITS = 5000
@@ -248,31 +237,28 @@ def _map_digits(n, limit=MAP_DIGITS):
     return torch.randperm(n, generator=torch_generator(0, "map"))[:limit].sort().values
 
 
-def structure_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto", k=10):
+def structure_study(study: DigitStudy = DigitStudy()):
     """The latent-structure page's numbers (cached): each model's deterministic codes of the training
     digits (fit) and of the held-out digits (scored), :func:`sphericalae.structure.separation` with
     each distance of :data:`CODE_METRICS` for every model (one distance for every model, so models
     compare like for like), for every seed. Returns ``{"scores": [{model, seed, space, run, metric,
-    knn, silhouette, probe}], "labels": held-out labels, "n": held-out size}``."""
+    knn, silhouette, probe}], "labels": held-out labels, "n": held-out size}`` (``study.k`` neighbours)."""
     def compute():
-        from .data import load
         from .structure import separation
 
-        data = load(dataset)
-        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        models, data = _models_and_data(study)
         (xtr, ytr), (xte, yte) = data[0].tensors, data[1].tensors
         rows = []
         with torch.no_grad():
             for kind in STUDY_KINDS:
-                for s in range(seeds):
+                for s in range(study.seeds):
                     model = models[kind, s][0]
                     ctr, cte = model.encode(xtr), model.encode(xte)
                     rows += [{"model": kind, "seed": s, "space": "codes", "run": 0, "metric": m,
-                              **separation(ctr, ytr, cte, yte, metric=m, k=k, seed=s)} for m in CODE_METRICS]
+                              **separation(ctr, ytr, cte, yte, metric=m, k=study.k, seed=s)} for m in CODE_METRICS]
         return {"scores": rows, "labels": yte, "n": len(xte)}
 
-    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "k": k}
-    return cached("structure-study", key, compute, sources=(__name__,))
+    return cached("structure-study", study.key("k"), compute, sources=(__name__,))
 
 
 def _map_of(codes, metric, seed):
@@ -289,34 +275,29 @@ def _map_of(codes, metric, seed):
                   sources=("sphericalae.structure",)).numpy()
 
 
-def tsne_study(dataset="mnist-5k", latent_dim=10, epochs=150, seeds=5, batch_size=64, device="auto",
-               tsne_runs=1, k=10, map_digits=MAP_DIGITS):
-    """The paper's Figure 14 (cached): ``tsne_runs`` t-SNE maps, in each model's own geometry, of the
+def tsne_study(study: DigitStudy = DigitStudy()):
+    """The paper's Figure 14 (cached): ``study.tsne_runs`` t-SNE maps, in each model's own geometry, of the
     seed-0 codes of every digit (training and held-out; for ``mnist-5k`` the 500 per class of the
-    paper; ``map_digits`` of them drawn at random from a larger set), each scored on the map (k-NN
+    paper; ``study.map_digits`` of them drawn at random from a larger set), each scored on the map (k-NN
     fitted on the training digits' points, scored on the held-out ones; silhouette of the held-out
     points). Returns ``{"scores": [{model, run, knn, silhouette, probe}], "maps": {kind: (N, 2)
     tensor of run 0}, "labels": (N,) labels of the mapped digits}``."""
     def compute():
-        from .data import load
         from .structure import code_metric, separation
 
-        data = load(dataset)
-        models = study_models(dataset, latent_dim, epochs, seeds, batch_size, device, data, progress=False)
+        models, data = _models_and_data(study)
         (xtr, ytr), (xte, yte) = data[0].tensors, data[1].tensors
-        pick = _map_digits(len(xtr) + len(xte), map_digits)
+        pick = _map_digits(len(xtr) + len(xte), study.map_digits)
         labels, held = torch.cat([ytr, yte])[pick], pick >= len(xtr)
         rows, maps = [], {}
         for kind in STUDY_KINDS:
             with torch.no_grad():
                 codes = models[kind, 0][0].encode(torch.cat([xtr, xte])[pick])
-            for r in range(tsne_runs):
+            for r in range(study.tsne_runs):
                 m = _map_of(codes, code_metric(kind), r)
                 rows.append({"model": kind, "run": r,
-                             **separation(m[~held], labels[~held], m[held], labels[held], k=k, seed=r)})
+                             **separation(m[~held], labels[~held], m[held], labels[held], k=study.k, seed=r)})
                 maps.setdefault(kind, torch.from_numpy(m))
         return {"scores": rows, "maps": maps, "labels": labels}
 
-    key = {**_study_key(dataset, latent_dim, epochs, seeds, batch_size, device), "tsne_runs": tsne_runs, "k": k,
-           "map_digits": map_digits}
-    return cached("tsne-study", key, compute, sources=(__name__,))
+    return cached("tsne-study", study.key("tsne_runs", "k", "map_digits"), compute, sources=(__name__,))

@@ -205,8 +205,9 @@ class GANTrainer(Trainer):
     float32), then the generator (non-saturating loss); Adam(lr, (beta1, beta2)) for each. The z of
     epoch e come from stream ``(seed, "latent", e)``, drawn on the CPU (the same on every device)."""
     format = FORMAT
+    family = "gan"
     config_key, label = "gan_config", "gan"
-    train_config = None                  # set below: GANTrainConfig
+    train_config = GANTrainConfig
     distributed = False
     hint = "Try a lower learning rate or a larger r1_gamma."
     optimizer_names = ("opt_g", "opt_d")
@@ -242,7 +243,6 @@ class GANTrainer(Trainer):
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": r1.detach()}
 
 
-GANTrainer.train_config = GANTrainConfig
 GAN.trainer = GANTrainer
 
 

@@ -8,7 +8,7 @@ function checks its inputs and raises ``ValueError`` naming what was wrong and w
 input's device; results are Python floats (float64 arithmetic where it matters).
 
 Numbers in different feature spaces, or at different sample sizes, do not compare: every table states
-its ``n`` and the value of two disjoint real sets of that size (:func:`sphericalae.tables.metric_table`).
+its ``n`` and the value of two disjoint real sets of that size, split by :func:`sphericalae.tables.floor_split`.
 """
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ from .distributions import HypersphericalUniform, VonMisesFisher, power_spherica
 from .ops import PIPELINES, centerize, pipeline_name, sample_prior, spherize
 from .runfiles import read_checkpoint, restore
 from .seeding import seeded_build
-from .train import FORMAT, AutoEncoderTrainer
+from .train import FORMAT, Trainer, batches_of, sequential_batches
 from .train import trained as _trained
 
 # --- encoders and decoders ----------------------------------------------------------------------
@@ -339,8 +339,8 @@ class Losses(NamedTuple):
 # --- the autoencoder ----------------------------------------------------------------------------
 
 class AutoEncoder(nn.Module):
-    """Encoder -> bottleneck -> decoder. Inputs ``(B, C, H, W)`` in [0, 1]. See the module docstring."""
-    trainer = AutoEncoderTrainer         # how sphericalae.train.fit trains it
+    """Encoder -> bottleneck -> decoder. Inputs ``(B, C, H, W)`` in [0, 1]. See the module docstring.
+    ``AutoEncoder.trainer`` (:class:`AutoEncoderTrainer`) is how :func:`sphericalae.train.fit` trains it."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -424,6 +424,48 @@ class AutoEncoder(nn.Module):
         return self.decode(self.sample_latent(prior, n, pipeline, generator, **params))
 
 
+# --- training: the autoencoder family of sphericalae.train.fit ------------------------------------
+
+@torch.no_grad()
+def evaluate(model, dataset, batch_size=256, device="cpu", workers=0):
+    """Held-out scores of an autoencoder: ``heldout_recon``, the mean reconstruction loss per image
+    (summed over pixels) with deterministic codes, and ``heldout_mse``, the mean squared error per
+    pixel of ``model.reconstruct``."""
+    model.eval()
+    device = torch.device(device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    sq = torch.zeros((), dtype=torch.float64, device=device)
+    count = pixels = 0
+    for x in batches_of(dataset, sequential_batches(len(dataset), batch_size), device, workers):
+        total += model(x, sample=False).recon.double().sum()
+        sq += (model.reconstruct(x).float() - x).double().square().sum()
+        count += x.shape[0]
+        pixels += x.numel()
+    model.train()
+    return {"heldout_recon": float(total) / count, "heldout_mse": float(sq) / pixels}
+
+
+class AutoEncoderTrainer(Trainer):
+    """The autoencoders: Adam on ``model(x).total.mean()``; the held-out scores of :func:`evaluate`
+    each epoch, ``heldout_recon`` watched by the stop rule."""
+    family = "autoencoder"
+    monitor = "heldout_recon"
+
+    def step(self, x, update):
+        with self.autocast():
+            losses = self.net(x)
+            loss = losses.total.mean()
+        update(loss, "optimizer")
+        return {"train_loss": loss.detach(), "train_recon": losses.recon.detach().mean(),
+                "train_kl": losses.kl.detach().mean()}
+
+    def evaluate(self, heldout, workers):
+        return {} if heldout is None else evaluate(self.model, heldout, device=self.device, workers=workers)
+
+
+AutoEncoder.trainer = AutoEncoderTrainer
+
+
 def build(config: ModelConfig | None = None, seed: int = 0, **fields) -> AutoEncoder:
     """Build an autoencoder from a :class:`~sphericalae.config.ModelConfig` (or its fields as
     keywords). The initial weights come from ``seed`` alone (stream ``(seed, "init")`` of
@@ -452,5 +494,5 @@ def trained(model_config: ModelConfig, train_config: TrainConfig, data=None, *, 
     return _trained(build, model_config, train_config, data, sources=(__name__,), progress=progress, root=root)
 
 
-__all__ = ["build", "trained", "arch_for", "load_run", "load_checkpoint", "AutoEncoder", "ModelConfig", "Losses", "KINDS",
-           "ARCHS", "RECON_LOSSES"]
+__all__ = ["build", "trained", "arch_for", "load_run", "load_checkpoint", "AutoEncoder", "AutoEncoderTrainer",
+           "evaluate", "ModelConfig", "Losses", "KINDS", "ARCHS", "RECON_LOSSES"]

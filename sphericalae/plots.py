@@ -88,12 +88,6 @@ def legend_outside(ax, where: str = "right", title: str | None = None, **kw):
     return ax.legend(title=title, **kw)
 
 
-def plt_rc(name):
-    import matplotlib
-
-    return matplotlib.rcParams[name]
-
-
 def label_lines(ax, lines=None, dx: float = 0.02, **kw):
     """Write each line's label at its right end, in its colour (direct labels, no legend box).
     Labels that would overlap are spread vertically."""
@@ -108,7 +102,9 @@ def label_lines(ax, lines=None, dx: float = 0.02, **kw):
     to_axes = ax.transAxes.inverted()
     pos = [to_axes.transform(ax.transData.transform((x, y))) for _, x, y in ends]
     order = np.argsort([p[1] for p in pos])
-    size_pt = kw.get("fontsize", plt_rc("font.size"))
+    import matplotlib
+
+    size_pt = kw.get("fontsize", matplotlib.rcParams["font.size"])
     gap = 1.3 * float(size_pt) * ax.figure.dpi / 72 / max(ax.bbox.height, 1.0)   # one text line apart
     ys = {}
     last = -np.inf

@@ -20,7 +20,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["run_lock", "RunLockedError", "LOCK_NAME", "lock_holder"]
+__all__ = ["run_lock", "key_lock", "RunLockedError", "LOCK_NAME", "lock_holder"]
 
 LOCK_NAME = ".sphericalae.lock"
 _ATTEMPTS = 20
@@ -117,6 +117,33 @@ def run_lock(folder):
             os.unlink(folder / LOCK_NAME)           # while still locked: no one else owns this path
             if created:
                 folder.rmdir()                      # only if empty; a run's files keep it
+        except OSError:
+            pass
+        os.close(fd)                                # releases the flock
+
+
+@contextmanager
+def key_lock(path):
+    """Hold an exclusive ``flock`` on the file ``path`` for the ``with`` block, waiting while another
+    process holds it: the per-entry lock of :func:`sphericalae.cache.cached`, so that processes
+    asking for one result compute it once. The file is created for the block and removed at its
+    end (while still locked); a waiter that finds it has locked a removed file tries again. Like
+    :func:`run_lock`, the kernel releases it when the holder dies, however it dies."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)                                # the holder removed it as we waited: again
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(path)
         except OSError:
             pass
         os.close(fd)                                # releases the flock

@@ -8,7 +8,6 @@ torch or numpy generator. Two different keys give statistically independent stre
 ``(seed, *key)`` gives the same numbers on every machine and in every process.
 
     >>> g = torch_generator(0, "order", 3)           # torch.Generator for epoch 3's data order
-    >>> rng = numpy_generator(0, "tsne", 1)          # numpy Generator
     >>> derive_seed(0, "init")                       # a 63-bit int for APIs that take one
 
 Samplers take a ``generator`` argument, read by the one resolver :func:`resolve_generator`: a
@@ -24,8 +23,7 @@ import torch
 
 from .checks import WrongType, generator_seed, seed_value
 
-__all__ = ["seed_sequence", "derive_seed", "torch_generator", "numpy_generator", "seeded_build",
-           "resolve_generator"]
+__all__ = ["seed_sequence", "derive_seed", "torch_generator", "seeded_build", "resolve_generator"]
 
 
 def _key_words(key):
@@ -54,11 +52,6 @@ def derive_seed(seed, *key) -> int:
 def torch_generator(seed, *key, device="cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded for stream ``(seed, *key)``."""
     return torch.Generator(device=device).manual_seed(derive_seed(seed, *key))
-
-
-def numpy_generator(seed, *key) -> np.random.Generator:
-    """A numpy ``Generator`` seeded for stream ``(seed, *key)``."""
-    return np.random.default_rng(seed_sequence(seed, *key))
 
 
 def seeded_build(make, config_class, config=None, seed: int = 0, **fields):

@@ -10,9 +10,10 @@ import torch
 from .checks import positive_int
 from .ops import PIPELINES, pipeline_name, sample_prior
 from .seeding import torch_generator
+from .studies import GENERATORS
 from .tables import floor_split
 
-__all__ = ["latents", "generate", "table1", "table1_frame", "table1_study", "GENERATORS"]
+__all__ = ["latents", "generate", "table1", "table1_frame", "trained_gans", "table1_study", "GENERATORS"]
 
 
 def latents(prior, pipeline, n, dim, seed=0, *, radius=1.0, rep=0):
@@ -89,41 +90,40 @@ def table1_frame(rows, metric="fd_cnn", spread=False):
     return agg.loc[order, [p for p in PIPELINES if p in agg.columns]]
 
 
-GENERATORS = {"spherized": True, "raw": False}
-"""The two generators of the GAN page: name -> ``spherize_input`` (see :mod:`sphericalae.gan`)."""
+def trained_gans(study) -> dict:
+    """``{(generator name, seed): (gan, history)}`` for every generator of ``study.generators`` and
+    training seed (a :class:`sphericalae.studies.GanStudy`), from
+    :func:`sphericalae.gan.trained_gan`; those not yet cached are trained in parallel processes."""
+    from .experiments import train_in_parallel
+    from .gan import GANConfig, GANTrainConfig, trained_gan
+
+    jobs = {(name, seed): (GANConfig(arch=study.arch, latent_dim=study.latent_dim, width=study.width,
+                                     spherize_input=GENERATORS[name]),
+                           GANTrainConfig(dataset=study.dataset, epochs=study.epochs, seed=seed, device=study.device))
+            for name in study.generators for seed in study.seeds}
+    train_in_parallel(trained_gan, jobs.values(), study.device)
+    return {key: trained_gan(*configs) for key, configs in jobs.items()}
 
 
-def table1_study(dataset="mnist-5k", arch="mlp28", latent_dim=128, width=16, epochs=25, seeds=(0, 1, 2),
-                 samples=800, reps=2, generators=("spherized", "raw"), device="cpu"):
-    """Table 1 for each generator of ``generators`` (names of :data:`GENERATORS`) and training
-    seed (cached; the GAN page and the verdict page read the same rows): the :func:`table1` rows of
-    each, with ``"generator"`` and ``"seed"``, the spherize step on the sphere of radius sqrt(d)
-    (where training normal z lives). The generators come from :func:`sphericalae.gan.trained_gan`."""
+def table1_study(study):
+    """Table 1 for each generator of ``study.generators`` and training seed of ``study.seeds`` (a
+    :class:`sphericalae.studies.GanStudy`; cached, so the GAN page and the verdict page read the
+    same rows): the :func:`table1` rows of each generator of :func:`trained_gans`, with
+    ``"generator"`` and ``"seed"``, the spherize step on the sphere of radius sqrt(d) (where
+    training normal z lives)."""
     import math
 
     from .cache import cached
     from .data import in_memory, load
     from .features import digit_classifier
-    from .gan import GANConfig, GANTrainConfig, trained_gan
-
-    unknown = [g for g in generators if g not in GENERATORS]
-    if unknown:
-        raise ValueError(f"unknown generator(s) {unknown}; valid: {', '.join(GENERATORS)}")
 
     def rows():
-        real = in_memory(load(dataset)[0])[0]
-        classifier, _ = digit_classifier(dataset)
-        out = []
-        for name in generators:
-            for seed in seeds:
-                gan, _ = trained_gan(GANConfig(arch=arch, latent_dim=latent_dim, width=width,
-                                               spherize_input=GENERATORS[name]),
-                                     GANTrainConfig(dataset=dataset, epochs=epochs, seed=seed, device=device))
-                out += [{"generator": name, "seed": seed, **r}
-                        for r in table1(gan, real, n=samples, seed=seed, reps=reps,
-                                        radius=math.sqrt(latent_dim), classifier=classifier)]
-        return out
+        gans = trained_gans(study)
+        real = in_memory(load(study.dataset)[0])[0]
+        classifier, _ = digit_classifier(study.dataset)
+        return [{"generator": name, "seed": seed, **r}
+                for (name, seed), (gan, _) in gans.items()
+                for r in table1(gan, real, n=study.n_samples, seed=seed, reps=study.reps,
+                                radius=math.sqrt(study.latent_dim), classifier=classifier)]
 
-    key = {"arch": arch, "d": latent_dim, "width": width, "epochs": epochs, "seeds": list(seeds), "n": samples,
-           "reps": reps, "dataset": dataset, "generators": list(generators)}
-    return cached("table1-study", key, rows, sources=(__name__,))
+    return cached("table1-study", study.key("n_samples", "reps"), rows, sources=(__name__,))

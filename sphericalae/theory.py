@@ -183,7 +183,7 @@ def sliced_wasserstein2(x, y, n_projections=100, generator=None):
     return float(math.sqrt(((px - py) ** 2).mean()))
 
 
-def w2_between_priors(prior_x, prior_y, dim, n, reps=5, robust=True, seed=0, pipeline=None):
+def w2_between_priors(prior_x, prior_y, dim, n, *, reps=5, robust=True, seed=0, pipeline=None):
     """Theorem 2 measured: a numpy array of ``reps`` values of :func:`wasserstein2` between a set of
     ``n`` points of ``prior_x`` and an independent set of ``n`` points of ``prior_y`` in R^dim, both
     through Algorithm 1 (``robust=True``, :func:`~sphericalae.ops.robust_sample`: on S^(dim-2)) or

@@ -1,8 +1,9 @@
 """The one training loop: ``fit(model, data, config)`` for every model family of the package.
 
 A family plugs in through a :class:`Trainer` (its optimizers, one ``step`` per batch, an optional
-held-out ``evaluate``, its checkpoint format); :class:`AutoEncoderTrainer` serves
-:mod:`sphericalae.models`, ``sphericalae.gan.GANTrainer`` the GANs. The loop owns everything else,
+held-out ``evaluate``, its checkpoint format), defined beside its models and named by the model
+class's ``trainer`` attribute: ``sphericalae.models.AutoEncoderTrainer`` for the autoencoders,
+``sphericalae.gan.GANTrainer`` for the GANs. The loop knows no family; it owns everything else,
 once for all families:
 
 * Device ``auto`` (CUDA when present, else CPU); bfloat16 autocast on CUDA unless ``amp=False``.
@@ -33,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import time
 from pathlib import Path
 
@@ -43,12 +43,13 @@ import torch.distributed as dist
 from .checks import resolve_device
 from .config import RUNTIME_FIELDS, TrainConfig, config_diff, to_json
 from .data import in_memory
+from .parallel import loader_workers
 from .runlock import LOCK_NAME, run_lock
 from .runfiles import CHECKPOINT, all_finite, load_weights, prepare_run_dir, read_checkpoint, write_run_files
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["fit", "trained", "Trainer", "convergence", "MIN_EPOCHS", "AutoEncoderTrainer", "evaluate", "epoch_batches", "grad_norm",
-           "resolve_device", "batches_of", "resident", "FORMAT", "CHECKPOINT"]
+__all__ = ["fit", "trained", "Trainer", "RunError", "convergence", "MIN_EPOCHS", "epoch_batches", "sequential_batches",
+           "grad_norm", "batches_of", "resident", "FORMAT", "CHECKPOINT"]
 
 FORMAT = "sphericalae-run/1"
 
@@ -90,7 +91,8 @@ def epoch_batches(n, batch_size, seed, epoch):
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _sequential(n, batch_size):
+def sequential_batches(n, batch_size):
+    """Indices of ``n`` items in order, ``batch_size`` at a time (held-out evaluation)."""
     return [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
@@ -126,10 +128,6 @@ def resident(dataset, device):
     return x, None
 
 
-def default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
-
-
 def grad_norm(params):
     """The global gradient norm of ``params`` as a 0-d tensor on their device (no sync)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -138,36 +136,19 @@ def grad_norm(params):
     return torch.nn.utils.get_total_norm(grads, foreach=True).float()   # one fused kernel per dtype
 
 
-@torch.no_grad()
-def evaluate(model, dataset, batch_size=256, device="cpu", workers=0):
-    """Held-out scores of an autoencoder: ``heldout_recon``, the mean reconstruction loss per image
-    (summed over pixels) with deterministic codes, and ``heldout_mse``, the mean squared error per
-    pixel of ``model.reconstruct``."""
-    model.eval()
-    device = torch.device(device)
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    sq = torch.zeros((), dtype=torch.float64, device=device)
-    count = pixels = 0
-    for x in batches_of(dataset, _sequential(len(dataset), batch_size), device, workers):
-        total += model(x, sample=False).recon.double().sum()
-        sq += (model.reconstruct(x).float() - x).double().square().sum()
-        count += x.shape[0]
-        pixels += x.numel()
-    model.train()
-    return {"heldout_recon": float(total) / count, "heldout_mse": float(sq) / pixels}
-
-
 # --- model families ------------------------------------------------------------------------------
 
 class Trainer:
     """What the loop needs of a model family. Subclasses set the class attributes and implement
     :meth:`step`; the loop sets ``device`` and ``amp`` before the first step.
 
-    ``format``: the checkpoint format; ``config_key``/``label``: where the model's config is
+    ``format``: the checkpoint format; ``family``: the family's name in the model cache;
+    ``config_key``/``label``: where the model's config is
     stored and how a resume names its fields; ``train_config``: the TrainConfig class it takes;
     ``distributed``: whether DDP is supported; ``hint``: advice after a non-finite loss;
     ``optimizer_names``: the optimizers of :meth:`optimizers` (checkpoint keys)."""
     format = FORMAT
+    family = None                        # the model cache's name for trained models of the family
     config_key, label = "model_config", "model"
     train_config = TrainConfig
     distributed = True
@@ -202,22 +183,6 @@ class Trainer:
 
     def config_json(self) -> str:
         return to_json({self.label: self.model.config, "train": self.config})
-
-
-class AutoEncoderTrainer(Trainer):
-    """The autoencoders of :mod:`sphericalae.models`: Adam on ``model(x).total.mean()``."""
-    monitor = "heldout_recon"
-
-    def step(self, x, update):
-        with self.autocast():
-            losses = self.net(x)
-            loss = losses.total.mean()
-        update(loss, "optimizer")
-        return {"train_loss": loss.detach(), "train_recon": losses.recon.detach().mean(),
-                "train_kl": losses.kl.detach().mean()}
-
-    def evaluate(self, heldout, workers):
-        return {} if heldout is None else evaluate(self.model, heldout, device=self.device, workers=workers)
 
 
 # --- the loop ----------------------------------------------------------------------------------------
@@ -290,14 +255,17 @@ class _Guard:
         raise FloatingPointError(f"{what}; stopping; {self.kept()}. {self.hint}")
 
 
-def _run_epoch(trainer, guard, train_set, epoch, batches, workers, data, progress):
-    """One epoch of steps; returns the epoch's record (means of the step outputs, seconds)."""
+def _run_epoch(run, guard, epoch, data):
+    """One epoch of steps; returns the epoch's record (means of the step outputs, seconds).
+    ``data``: the training images resident on the device (:func:`resident`), or None."""
     from tqdm.auto import tqdm
 
+    trainer, train_set, progress = run.trainer, run.train_set, run.progress and run.rank == 0
+    batches = _batches(run, epoch)
     t0, dev = time.perf_counter(), trainer.device
     trainer.begin_epoch(epoch)
     sums, names, seen = None, None, 0
-    bar = tqdm(batches_of(train_set, batches, dev, workers, data), total=len(batches),
+    bar = tqdm(batches_of(train_set, batches, dev, run.workers, data), total=len(batches),
                desc=f"epoch {epoch + 1}/{trainer.config.epochs}", disable=not progress, leave=False)
     for step, x in enumerate(bar):
         guard.epoch, guard.step = epoch, step
@@ -318,8 +286,10 @@ def _run_epoch(trainer, guard, train_set, epoch, batches, workers, data, progres
     return record
 
 
-def _batches(config, n, epoch, rank, world, max_batches):
-    batches = epoch_batches(n, config.batch_size, config.seed, epoch)
+def _batches(run, epoch):
+    """This process's share of each batch of ``epoch``."""
+    config, rank, world, max_batches = run.trainer.config, run.rank, run.world, run.max_batches
+    batches = epoch_batches(len(run.train_set), config.batch_size, config.seed, epoch)
     if world > 1 and len(batches[-1]) < config.batch_size:
         batches = batches[:-1]            # every process needs an equal share of each batch
     if max_batches:
@@ -339,13 +309,31 @@ def _save(trainer, opts, history, epoch, out):
 
 
 def trainer_for(model, config=None) -> Trainer:
-    """The :class:`Trainer` of ``model``'s family (its class attribute ``trainer``; autoencoders by
-    default) with ``config`` (the family's TrainConfig; its defaults when None)."""
-    cls = getattr(model, "trainer", AutoEncoderTrainer)
+    """The :class:`Trainer` of ``model``'s family (the model class's attribute ``trainer``) with
+    ``config`` (the family's TrainConfig; its defaults when None)."""
+    cls = getattr(model, "trainer", None)
+    if not (isinstance(cls, type) and issubclass(cls, Trainer)):
+        raise TypeError(f"{type(model).__name__} names no Trainer (class attribute 'trainer'); "
+                        "fit trains the models of sphericalae.models and sphericalae.gan")
     config = config if config is not None else cls.train_config()
     if not isinstance(config, cls.train_config):
         raise TypeError(f"config must be a {cls.train_config.__name__}, got {type(config).__name__}")
     return cls(model, config)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one call of :func:`fit` runs on: its trainer, data, folder, process and reporting."""
+    trainer: Trainer
+    train_set: object
+    heldout_set: object
+    out: object = None
+    rank: int = 0
+    world: int = 1
+    workers: int = 0
+    progress: bool = True
+    log: object = print
+    max_batches: int | None = None
 
 
 @contextlib.contextmanager
@@ -396,17 +384,19 @@ def fit(model, data, config=None, *, out=None, resume=False, progress=True, log=
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the number of processes {world}")
     trainer.amp = (dev.type == "cuda") if config.amp is None else config.amp
-    workers = default_workers() if config.workers is None else config.workers
+    workers = loader_workers() if config.workers is None else config.workers
     with _run_folder(out, resume, rank) as out:
         state = read_checkpoint(out, trainer.format, {trainer.config_key: type(model.config),
                                                       "train_config": type(config)},
                                 required=("model", *trainer.optimizer_names)) if resume else None
         if state is not None:
             _check_resume(trainer, state, out)
-        return _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, progress, log, max_batches)
+        return _loop(_Run(trainer, train_set, heldout_set, out, rank, world, workers, progress, log, max_batches),
+                     state)
 
 
-def _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, progress, log, max_batches):
+def _loop(run, state):
+    trainer, out, world, log = run.trainer, run.out, run.world, run.log
     model, config, dev = trainer.model, trainer.config, trainer.device
     model.to(dev).train()
     opts = trainer.optimizers()
@@ -423,8 +413,7 @@ def _loop(trainer, train_set, heldout_set, state, out, rank, world, workers, pro
     guard = _Guard(opts, world, out, trainer.hint, trainer.optimizer_labels)
     guard.saved_epoch = start
     try:
-        _epochs(trainer, guard, opts, train_set, heldout_set, history, start, out, rank, world, workers, progress,
-                log, max_batches)
+        _epochs(run, guard, opts, history, start)
     except (OSError, RuntimeError, ValueError) as err:
         raise RunError(f"{_first_line(err)}; {guard.kept()}") from err
     return history
@@ -455,14 +444,14 @@ def _stop(trainer, history, world, dev) -> bool:
     return stop
 
 
-def _epochs(trainer, guard, opts, train_set, heldout_set, history, start, out, rank, world, workers, progress,
-            log, max_batches):
+def _epochs(run, guard, opts, history, start):
+    """Epochs ``start`` .. the cap or the stop rule: train, evaluate, log, check, save."""
+    trainer, out, rank, world, log = run.trainer, run.out, run.rank, run.world, run.log
     model, config, dev = trainer.model, trainer.config, trainer.device
-    data = resident(train_set, dev)
+    data = resident(run.train_set, dev)
     for epoch in range(start, config.epochs):
-        batches = _batches(config, len(train_set), epoch, rank, world, max_batches)
-        record = _run_epoch(trainer, guard, train_set, epoch, batches, workers, data, progress and rank == 0)
-        record.update(trainer.evaluate(heldout_set, workers))
+        record = _run_epoch(run, guard, epoch, data)
+        record.update(trainer.evaluate(run.heldout_set, run.workers))
         history.append(record)
         if rank == 0:
             log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -492,8 +481,8 @@ def trained(build, model_config, train_config, data=None, *, sources, progress=F
         return {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "history": history}
 
     model = build(model_config)
-    label = getattr(model, "trainer", AutoEncoderTrainer).label
-    key = {label: dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config)}
-    stored = cached("autoencoder" if label == "model" else label, key, compute, root, sources=sources)
+    trainer = trainer_for(model, train_config)
+    key = {trainer.label: dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config)}
+    stored = cached(trainer.family, key, compute, root, sources=sources)
     model.load_state_dict(stored["state_dict"])
     return model.eval(), list(stored["history"])

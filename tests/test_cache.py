@@ -1,5 +1,8 @@
 """sphericalae.cache: computed once, keyed by name, key and package source, atomic, corrupt files recomputed."""
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -162,19 +165,81 @@ sys.exit(1 if extra else 0)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_book_pages_rebuild_only_when_their_code_changes(tmp_path):
-    """make book re-executes a page when a module it uses changes, and not otherwise."""
-    import shutil
+def test_book_pages_depend_on_their_code_only(tmp_path):
+    """make book re-executes a page when a module it uses changes (_ext/book_deps.py notes them as
+    Sphinx dependencies), and a page without code depends on nothing."""
+    import importlib.util
 
-    from sphericalae import bookdeps
+    spec = importlib.util.spec_from_file_location("book_deps", Path(__file__).resolve().parent.parent / "_ext" / "book_deps.py")
+    book_deps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(book_deps)
+    text = (Path(__file__).resolve().parent.parent / "book" / "training.md").read_text()
+    head = text[:text.index("---", 3) + 4] + "\n"                     # a real page's MyST header
+    geometry = head + "```{code-cell} ipython3\nfrom sphericalae.theory import wasserstein2\n```\n"
+    models = head + "```{code-cell} ipython3\n%matplotlib inline\n```\n\n```{code-cell} ipython3\nfrom sphericalae import claims, display\n```\n"
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("torch\n")
+    assert {"sphericalae.claims", "sphericalae.display"} <= book_deps.page_modules(models)
+    files = {p.name for p in book_deps.page_dependencies(models, requirements)}
+    assert {"metrics.py", "claims.py", "requirements.txt"} <= files
+    assert "metrics.py" not in {p.name for p in book_deps.page_dependencies(geometry, requirements)}
+    assert book_deps.page_dependencies(head + "# References\n\nNo code.\n", requirements) == []
 
-    book = tmp_path / "book"
-    book.mkdir()
-    (book / "geometry.md").write_text("```{code-cell} ipython3\nfrom sphericalae.theory import wasserstein2\n```\n")
-    (book / "models.md").write_text("```{code-cell} ipython3\nfrom sphericalae import claims, display\n```\n")
-    stale, hashes = bookdeps.stale_pages(book, {})
-    assert stale == ["geometry", "models"]
-    assert bookdeps.stale_pages(book, hashes)[0] == []
-    assert "sphericalae.claims" in bookdeps.page_modules((book / "models.md").read_text())
-    assert "sphericalae.metrics" in cache.dependencies(bookdeps.page_modules((book / "models.md").read_text()))
-    assert "sphericalae.metrics" not in cache.dependencies(bookdeps.page_modules((book / "geometry.md").read_text()))
+
+_LOCK_SCRIPT = """
+import sys, time
+from sphericalae.cache import cached
+root, log = sys.argv[1], sys.argv[2]
+def compute():
+    with open(log, "a") as f:
+        f.write("computed\\n")
+    time.sleep(1.5)
+    return {"answer": 42}
+print(cached("lock-test", {"k": 1}, compute, root=root, sources=["sphericalae.cache"])["answer"])
+"""
+
+
+def test_two_processes_asking_for_one_entry_compute_it_once(tmp_path):
+    """The per-entry lock: one process computes, the other waits and reads the stored result."""
+    log = tmp_path / "log.txt"
+    procs = [subprocess.Popen([sys.executable, "-c", _LOCK_SCRIPT, str(tmp_path / "c"), str(log)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [o.strip() for o, _ in outs] == ["42", "42"]
+    assert log.read_text().count("computed") == 1
+
+
+_TRAIN_SCRIPT = """
+import sys
+import torch
+from torch.utils.data import TensorDataset
+import sphericalae.train as train
+from sphericalae.config import TrainConfig
+from sphericalae.models import ModelConfig, trained
+log = sys.argv[1]
+real_fit = train.fit
+def counted(*args, **kwargs):
+    with open(log, "a") as f:
+        f.write("fit\\n")
+    return real_fit(*args, **kwargs)
+train.fit = counted
+x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+data = (TensorDataset(x, torch.zeros(64)), TensorDataset(x[:16], torch.zeros(16)))
+model, history = trained(ModelConfig(kind="sae", latent_dim=3), TrainConfig(epochs=3, batch_size=16), data)
+print(len(history))
+"""
+
+
+def test_two_processes_asking_for_one_model_train_it_once(tmp_path):
+    """Two processes (two pages, two builds) asking for the same uncached model: one trains it."""
+    import os
+
+    log = tmp_path / "log.txt"
+    env = {**os.environ, "SPHERICALAE_CACHE": str(tmp_path / "c"), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", _TRAIN_SCRIPT, str(log)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [o.strip() for o, _ in outs] == ["3", "3"]
+    assert log.read_text().count("fit") == 1

@@ -64,15 +64,9 @@ def test_one_generator_resolver():
     assert "or None" not in str(err.value)
 
 
-# build tooling leaving the package (issue 25, another change) is the one module not held to it yet
-NOT_YET = {"bookdeps.py"}
-
-
 def test_no_module_imports_another_modules_private_name():
     found = []
     for path in sorted(PACKAGE.glob("*.py")):
-        if path.name in NOT_YET:
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("sphericalae")):
                 found += [f"{path.name}: {a.name}" for a in node.names

@@ -22,6 +22,8 @@ from sphericalae.models import build
 from sphericalae.models import load_checkpoint
 from sphericalae.train import fit
 
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 # 4500 digits at batch 500: 9 steps an epoch, 3 epochs
 ARGS = ["train", "--model", "vae", "--dataset", "mnist-5k", "--latent-dim", "4", "--batch-size", "500",

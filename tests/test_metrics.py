@@ -10,7 +10,6 @@ import sphericalae.data
 
 from sphericalae import features as FT
 from sphericalae import metrics as M
-from sphericalae import tables as T
 
 
 # ------------------------------------------------------------------------------------- fixtures
@@ -294,21 +293,19 @@ def test_tf1_bilinear_resize():
     torch.testing.assert_close(out[0, 0, 0], torch.tensor([0, 0.5, 1, 1.5, 2, 2.5, 3, 3]))
 
 
-# --------------------------------------------------------------------------------------- tables
-def test_metric_table_states_n_and_floor(digits):
-    x = digits[0]
-    real, fake = x[:200], blur(x[200:300], 1.5)
-    metrics = {"MSE-to-mean": lambda r, f: float((r.mean(0) - f.mean(0)).square().mean()),
-               "P/R": lambda r, f: M.precision_recall(r.flatten(1), f.flatten(1))}
-    table = T.metric_table(real, {"blurred": fake}, metrics)
-    first = {"first": lambda r, f: float(np.asarray(r).flat[300])}      # numpy real: the same split
-    assert T.metric_table(real.numpy(), {"b": fake}, first).equals(T.metric_table(real, {"b": fake}, first))
-    assert list(table.index) == ["real (floor)", "blurred"]
-    assert list(table.columns) == ["n", "MSE-to-mean", "P/R precision", "P/R recall"]
-    assert (table["n"] == 100).all()
-    assert table.loc["real (floor)", "P/R recall"] > table.loc["blurred", "P/R recall"]
-    with pytest.raises(ValueError, match="n=150 needs 2 <= n <= 100"):
-        T.metric_table(real, {"blurred": fake}, metrics, n=150)
+# --------------------------------------------------------------------------------------- floor
+def test_floor_split_gives_two_disjoint_sets_from_one_stream():
+    from sphericalae.tables import floor_split
+
+    real = torch.arange(10.0).view(10, 1)
+    ref, floor = floor_split(real, 4, 0, "k")
+    assert len(ref) == len(floor) == 4 and not set(ref.flatten().tolist()) & set(floor.flatten().tolist())
+    assert torch.equal(floor_split(real, 4, 0, "k")[0], ref)                 # same stream, same split
+    assert not torch.equal(floor_split(real, 4, 0, "other")[0], ref)
+    as_numpy = floor_split(real.numpy(), 4, 0, "k")
+    assert isinstance(as_numpy[0], np.ndarray) and np.array_equal(as_numpy[0], ref.numpy())
+    with pytest.raises(ValueError, match="at least 2n = 12 real items, got 10"):
+        floor_split(real, 6)
 
 
 # --------------------------------------------------------------------------------------- errors

@@ -9,19 +9,21 @@ import pytest
 from sphericalae.reproduce import check_parameters, page_parameters, read_page, run_page
 from sphericalae.runlock import run_lock
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 DIGITS = {"epochs": 2, "seeds": 2}
 SETTINGS = {
     "small": {"training": DIGITS, "priors": {**DIGITS, "n_samples": 200}, "latent": {**DIGITS, "map_digits": 600},
               "gan_table1": {"epochs": 1, "seeds": [0, 1], "reps": 1, "n_samples": 200},
-              "verdict": {**DIGITS, "w2_points": 60, "gan_epochs": 1, "gan_seeds": [0, 1], "gan_samples": 200,
-                          "gan_reps": 1}},
+              "verdict": {"digits": {**DIGITS, "n_samples": 200, "map_digits": 600}, "w2_points": 60,
+                          "gan": {"epochs": 1, "seeds": [0, 1], "reps": 1, "n_samples": 200}}},
     "d16": {"training": {**DIGITS, "latent_dim": 16, "seeds": 3}, "latent": {**DIGITS, "latent_dim": 16,
                                                                              "seeds": 3, "map_digits": 600},
             "priors": {**DIGITS, "latent_dim": 16, "seeds": 3, "n_samples": 200},
-            "verdict": {**DIGITS, "latent_dim": 16, "seeds": 3, "w2_points": 60, "gan_epochs": 1,
-                        "gan_seeds": [1, 2], "gan_samples": 200, "gan_reps": 1}},
+            "verdict": {"digits": {**DIGITS, "latent_dim": 16, "seeds": 3, "n_samples": 200}, "w2_points": 60,
+                        "gan": {"epochs": 1, "seeds": [1, 2], "reps": 1, "n_samples": 200}}},
 }
 CASES = [(setting, page) for setting, pages in SETTINGS.items() for page in pages]
 

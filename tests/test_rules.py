@@ -136,10 +136,3 @@ def test_stored_verdicts_round_trip_and_a_bad_file_is_named(tmp_path):
     (tmp_path / "bad.json").write_text('{"rows": 3}')
     with pytest.raises(ValueError, match="bad.json"):
         stored_verdicts(tmp_path / "bad.json")
-
-
-def test_table1_study_names_the_valid_generators():
-    from sphericalae.table1 import table1_study
-
-    with pytest.raises(ValueError, match="unknown generator.*valid: spherized, raw"):
-        table1_study(generators=("raw", "sphere"))

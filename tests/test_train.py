@@ -14,7 +14,8 @@ from sphericalae.config import TrainConfig
 from sphericalae.data import load
 from sphericalae.models import build
 from sphericalae.models import load_checkpoint
-from sphericalae.train import evaluate, fit
+from sphericalae.models import evaluate
+from sphericalae.train import fit
 
 
 def tc(**kw):
@@ -127,6 +128,7 @@ def _ddp_worker(rank, world, init_file, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_with_two_processes_matches_one_process_on_the_same_global_batch(tmp_path):
     train, _ = load("mnist-5k")
     single = build(kind="sae", latent_dim=8)
@@ -164,6 +166,7 @@ def _ddp_nan_worker(rank, world, init_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_nan_on_one_process_stops_all(tmp_path):
     # would hang (and time out) if the healthy process waited for the stopped one
     mp.spawn(_ddp_nan_worker, args=(2, str(tmp_path / "init")), nprocs=2, join=True)
@@ -250,6 +253,7 @@ def _ddp_stop_worker(rank, world, init_file, out_dir):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_under_ddp_every_process_stops_when_process_0_does(tmp_path):
     mp.spawn(_ddp_stop_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     assert (tmp_path / "rank0").read_text() == "3" and (tmp_path / "rank1").read_text() == "3"
