@@ -301,3 +301,47 @@ def test_sample_refuses_a_grid_beyond_memory_before_drawing(trained, tmp_path, c
     code, _, err = run(capsys, "sample", "--run", trained, "-n", n, "--out", tmp_path / "g.png")
     one_line_error(code, err, f"{n} images would need", "GiB", "ask for fewer")
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda s: s.update(model=list(s["model"].values())), "model must map parameter names to tensors"),
+    (lambda s: s["model"].update({k: "abc" for k in s["model"]}), "model must map parameter names to tensors"),
+    (lambda s: s.update(optimizer="adam"), "optimizer is not an optimizer state"),
+    (lambda s: s["optimizer"]["state"][0].update(exp_avg="x"), "optimizer is not an optimizer state"),
+    (lambda s: s["optimizer"]["state"][0]["exp_avg"].fill_(float("nan")), "optimizer holds NaN or infinite"),
+    (lambda s: s["optimizer"]["state"][0].update(exp_avg=torch.zeros(3)), "exp_avg of parameter 0 has shape (3,)"),
+    (lambda s: s.update(rng_cpu="abc"), "rng_cpu must be a random generator state"),
+    (lambda s: s.update(rng_cpu=0.5), "rng_cpu must be a random generator state"),
+    (lambda s: s.update(rng_cpu=s["rng_cpu"][:100]), "rng_cpu must be a random generator state"),
+    (lambda s: s.update(history=[1, 2]), "history entry 1 must map names to numbers"),
+    (lambda s: s["history"][0].update(train_loss="abc"), "history entry 1 must map names to numbers"),
+])
+def test_a_checkpoint_of_the_wrong_structure_is_one_line_on_resume(trained, tmp_path, capsys, edit, needle):
+    """Issue 29: a checkpoint whose fields have the wrong type, even with a valid checksum, is
+    refused in one line naming the file, before anything is loaded."""
+    out = tmp_path / "run"
+    _edit_checkpoint(trained, out, edit)
+    code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "2", "--out", out, "--resume")
+    one_line_error(code, err, needle, str(out / "checkpoint.pt"))
+
+
+def _scale_first_layer(path):
+    """Alter weights on disk as a bad sector or a careless script would: the file stays a valid zip."""
+    state = torch.load(path, weights_only=True)
+    name = next(iter(state["model"]))
+    state["model"][name].view(-1)[:64] *= 4
+    torch.save(state, path)
+
+
+def test_weights_altered_on_disk_are_refused_by_their_checksum(trained, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    (out / "checkpoint.prev.pt").unlink(missing_ok=True)
+    _scale_first_layer(out / "checkpoint.pt")
+    for argv in (["sample", "--run", out, "--out", tmp_path / "g.png"],
+                 ["train", "--model", "vae", *FAST, "--epochs", "2", "--out", out, "--resume"]):
+        code, _, err = run(capsys, *argv)
+        one_line_error(code, err, f"{out / 'checkpoint.pt'} is damaged: its contents do not match its checksum")
+    assert not (tmp_path / "g.png").exists()
