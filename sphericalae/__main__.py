@@ -12,14 +12,19 @@ Under torchrun the same train command runs data-parallel (DistributedDataParalle
         --image-size 128 --latent-dim 512 --batch-size 256 --out runs/sae-ffhq
 
 Mistakes (an unknown option value, a bad run folder, an unreadable checkpoint, a NaN) end with one
-line on stderr and exit status 2; Ctrl-C ends with status 130 and says where the last checkpoint is.
+line on stderr and exit status 2. Ctrl-C (SIGINT, also when the shell started the command with
+SIGINT ignored, as it does for a background job) ends with status 130, SIGTERM with 143, each in
+one line saying which checkpoint is kept and how to resume; a run stopped before its first
+checkpoint leaves no folder.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import typing
 import warnings
 from pathlib import Path
@@ -161,7 +166,7 @@ def _check_run_folder(out, resume, train_config, load):
     elif resume or Path(out).exists():
         prepare_run_dir(out, resume)
     if resume:
-        problems = config_diff(load(out)["train_config"], train_config)
+        problems = config_diff(_load_or_previous(load, out)["train_config"], train_config)
         if problems:
             raise ValueError(f"--resume with settings that differ from the checkpoint in {out}: " + "; ".join(problems))
 
@@ -206,20 +211,57 @@ def _load_quietly(load, *args):
     return result
 
 
-def _last_checkpoint(out, load):
-    from .runfiles import CHECKPOINT
+def _load_or_previous(load, out):
+    """``load(out)``, or the previous checkpoint of the folder when the last is damaged and the
+    previous one is intact (``fit`` then says so and goes on from it); else the last one's error."""
+    from .runfiles import PREVIOUS
 
     try:
-        state = load(out)
-        return (f"the last checkpoint, {Path(out) / CHECKPOINT} (epoch {state['epoch']}), is kept; "
-                "continue with --resume")
-    except (ValueError, FileNotFoundError, OSError):
-        return "no checkpoint was written, so there is nothing to resume"
+        return load(out)
+    except (ValueError, FileNotFoundError):
+        if not (Path(out) / PREVIOUS).is_file():
+            raise
+        try:
+            return load(Path(out) / PREVIOUS)
+        except (ValueError, FileNotFoundError):
+            pass
+        raise
+
+
+def _last_checkpoint(out, load):
+    from .runfiles import CHECKPOINT, PREVIOUS
+
+    for name in (CHECKPOINT, PREVIOUS):
+        try:
+            state = load(Path(out) / name)
+            return (f"the last checkpoint, {Path(out) / name} (epoch {state['epoch']}), is kept; "
+                    "continue with --resume")
+        except (ValueError, FileNotFoundError, OSError):
+            pass
+    return "no checkpoint was written, so there is nothing to resume"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that a run's clean-up happens."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _catch_signals():
+    """Make SIGINT raise ``KeyboardInterrupt`` and SIGTERM :class:`Terminated`, even when the process
+    was started with SIGINT ignored; returns the previous handlers (none off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate)}
 
 
 def main(argv=None):
     ap = _parser()
     args = ap.parse_args(argv)
+    previous = _catch_signals()
     try:
         if args.command == "train":
             _train(args)
@@ -227,18 +269,22 @@ def main(argv=None):
             _train_gan(args)
         else:
             _sample(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as err:
         where = ""
         if args.command in ("train", "train-gan"):
             from .gan import load_gan_checkpoint
             from .models import load_checkpoint
 
             where = "; " + _last_checkpoint(args.out, load_checkpoint if args.command == "train" else load_gan_checkpoint)
-        print(f"interrupted{where}", file=sys.stderr)
-        return 130
+        stopped = isinstance(err, Terminated)
+        print(f"{'terminated' if stopped else 'interrupted'}{where}", file=sys.stderr)
+        return 143 if stopped else 130
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, OSError) as err:
         print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
         return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

@@ -25,8 +25,11 @@ source): the result is stored with ``torch.save`` and read back with ``torch.loa
   process is computing waits, then reads the stored file, so any number of pages or processes may
   ask for the same result. Entries of different keys are computed side by side.
 * **Safety.** Writes go to a temporary file in the same folder, then ``os.replace``: a crash or a
-  second process never leaves half a file under the final name. A file that cannot be read (truncated,
-  corrupt, written by an incompatible version) is recomputed and overwritten, with a warning.
+  second process never leaves half a file under the final name. Each entry is stored with its
+  format and a checksum of its contents (:func:`sphericalae.runfiles.seal`, the checkpoints' own):
+  a file that cannot be read (truncated, corrupt, written by an incompatible version), that still
+  unpickles but was altered on disk, or that holds another object (no format, no checksum) is never
+  returned: it is recomputed and overwritten, with a warning.
 
 Delete the folder to clear the cache; nothing else refers to it.
 """
@@ -44,6 +47,7 @@ from pathlib import Path
 
 import torch
 
+from .runfiles import check_sealed, save_atomic, seal
 from .runlock import key_lock
 
 __all__ = ["cached", "cache_path", "cache_root", "source_hash", "dependencies", "imports_in", "module_file", "ENV_VAR"]
@@ -51,6 +55,7 @@ __all__ = ["cached", "cache_path", "cache_root", "source_hash", "dependencies", 
 ENV_VAR = "SPHERICALAE_CACHE"
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FORMAT = "sphericalae-cache/1"
 _LEAVES = (torch.Tensor, int, float, bool, str, type(None), torch.dtype, torch.device, torch.Size)
 
 
@@ -180,9 +185,10 @@ def cached(name: str, key: dict, compute, root=None, sources=None):
             held.enter_context(key_lock(path.parent / f".{path.name}.lock"))
         if path.is_file():                            # a read-only cache still serves its files
             try:
-                return torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:  # truncated, corrupt, unreadable: recompute rather than crash
-                warnings.warn(f"cache file {path} could not be read ({type(err).__name__}: {err}); recomputing",
+                return _read(path)
+            except Exception as err:  # truncated, corrupt, altered, foreign: recompute rather than use it
+                cause = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+                warnings.warn(f"cache file {path} could not be read ({cause.splitlines()[0]}); recomputing",
                               RuntimeWarning, stacklevel=2)
         result = compute()
         _check_storable(result)
@@ -207,13 +213,21 @@ def _unusable(path: Path):
     return None
 
 
-def _store(result, path: Path):
-    """Write ``result`` to ``path`` atomically; returns None, or why it could not be stored."""
-    from .runfiles import write_atomic
+def _read(path: Path):
+    """The result stored in ``path``: a ``ValueError`` unless the file holds an entry of ours
+    (:data:`FORMAT`) whose checksum matches its contents."""
+    entry = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(entry, dict) or entry.get("format") != FORMAT or "result" not in entry:
+        raise ValueError(f"{path} is not a sphericalae cache entry ({type(entry).__name__})")
+    return check_sealed(entry, path)["result"]
 
+
+def _store(result, path: Path):
+    """Write ``result`` to ``path`` atomically, sealed with its checksum; returns None, or why it
+    could not be stored."""
     try:
-        write_atomic(path, lambda tmp: torch.save(result, tmp))
-    except (OSError, RuntimeError) as err:   # torch.save reports a full disk as RuntimeError
+        save_atomic(path, seal({"format": FORMAT, "result": result}))
+    except (OSError, RuntimeError) as err:   # a full disk, a read-only folder: OSError with its errno
         return f"storing failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
     return None
 

@@ -11,8 +11,11 @@
   ``image_size`` (default 32) and repeated to 3 channels: a demonstration scale for conv models.
 * ``folder:PATH``: every image under PATH (recursively: .png .jpg .jpeg .bmp .webp), e.g. FFHQ or
   CelebA, centre-cropped to a square, resized to ``image_size`` (32, 64 or 128; default 64), RGB.
+  Symbolic links to files and folders are followed; a dangling link, a link loop or a second path
+  to a folder already read is refused by name (:func:`image_files`).
   Read lazily from disk (a DataLoader with worker processes decodes them during training). 8- and
-  16-bit greyscale, palette and RGBA files are converted to RGB in [0, 1] at their full depth.
+  16-bit greyscale, palette, RGBA and 16-bit-per-channel colour PNG files are converted to RGB in
+  [0, 1] at their full depth.
   Every file is decoded in full when the dataset is loaded, before any training: a file that is
   empty, not an image, truncated or broken (a PNG whose chunks fail their checksums or whose
   compressed data do not decode, a JPEG without its end marker) is refused, and the error names
@@ -109,11 +112,44 @@ def _lfw_faces(image_size, holdout, seed):
     return _tensor_split(x, torch.full((len(x),), -1, dtype=torch.long), holdout, seed)
 
 
+def _png16_colour(path) -> bool:
+    """Whether ``path`` is a PNG with 16 bits per channel and colour (RGB, RGBA) or grey with
+    alpha: the kinds PIL reads at 8 bits only (16-bit grey alone it reads at full depth)."""
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    return (len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+            and head[24] == 16 and head[25] in (2, 4, 6))
+
+
+def _read_png16(path, image_size: int) -> torch.Tensor:
+    """A 16-bit-per-channel colour PNG (48-bit RGB, 64-bit RGBA, 32-bit grey + alpha) at full depth:
+    decoded by torchvision, alpha dropped (as for 8-bit RGBA files), each channel cropped and
+    resized as a float image by PIL (bicubic, as the other kinds), clipped to [0, 1]."""
+    from PIL import Image
+    from torchvision.io import decode_png, read_file
+
+    import warnings
+
+    with warnings.catch_warnings():           # torchvision 0.29 deprecates its decoders for torchcodec's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        x = decode_png(read_file(str(path))).to(torch.float32).div_(65535.0)
+    x = x[:3] if x.shape[0] >= 3 else x[:1].expand(3, -1, -1)
+    _, h, w = x.shape
+    s = min(w, h)
+    top, left = (h - s) // 2, (w - s) // 2
+    channels = [Image.fromarray(c[top:top + s, left:left + s].numpy(), mode="F").resize(
+        (image_size, image_size), Image.BICUBIC) for c in x]
+    return torch.from_numpy(np.clip(np.stack([np.asarray(c, dtype=np.float32) for c in channels]), 0, 1))
+
+
 def read_image(path, image_size: int) -> torch.Tensor:
     """One image file -> ``(3, image_size, image_size)`` float tensor in [0, 1]: centre-cropped to a
-    square, resized (bicubic), at the file's full bit depth (16-bit files are not clipped)."""
+    square, resized (bicubic), at the file's full bit depth (16-bit grey and 16-bit-per-channel
+    colour PNGs are not rounded to 8 bits)."""
     from PIL import Image
 
+    if _png16_colour(path):
+        return _read_png16(path, image_size)
     with Image.open(path) as im:
         if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
             scale = 65535.0 if im.mode.startswith("I;16") or np.asarray(im).max() > 255 else 255.0
@@ -193,13 +229,62 @@ class ImageFolderFlat(Dataset):
             raise ImageReadError(f"cannot read image {self.files[i]}: {type(err).__name__}: {why}") from None
 
 
+def image_files(root) -> tuple:
+    """``(files, broken)``: the image files under folder ``root`` (by suffix, sorted), following
+    symbolic links to files and folders, and ``[(path, why)]`` for what cannot be followed: a
+    dangling link, a link loop, a link back to a folder that contains it, a second path to a folder
+    already read (its images would count twice), a folder that cannot be listed. Nothing is skipped
+    silently: the caller refuses a folder with broken entries."""
+    import errno
+    import stat
+
+    root = Path(root)
+    top = os.stat(root)
+    seen = {(top.st_dev, top.st_ino)}
+    files, broken, todo = [], [], [(root, frozenset(seen))]
+    while todo:
+        folder, chain = todo.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as err:
+            broken.append((folder, f"cannot list the folder: {err.strerror or err}"))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                st = os.stat(path)                                  # follows links
+            except OSError as err:
+                why = ("symbolic link loop" if err.errno == errno.ELOOP else
+                       "dangling symbolic link (its target does not exist)" if entry.is_symlink() else
+                       f"cannot be read: {err.strerror or err}")
+                broken.append((path, why))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in chain:
+                    broken.append((path, "symbolic link to a folder that contains it (a loop)"))
+                elif key in seen:
+                    broken.append((path, "a second path to a folder already read (its images would count twice)"))
+                else:
+                    seen.add(key)
+                    todo.append((path, chain | {key}))
+            elif stat.S_ISREG(st.st_mode) and path.suffix.lower() in IMAGE_EXTENSIONS:
+                files.append(path)
+    return sorted(files), sorted(broken)
+
+
 def _folder(path, image_size, holdout, seed):
     if not path:
         raise ValueError("folder:PATH needs a path, e.g. folder:/data/ffhq")
     root = Path(os.path.expanduser(path))
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist or is not a folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    files, broken = image_files(root)
+    if broken:
+        shown = "; ".join(f"{f} ({why})" for f, why in broken[:5])
+        more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+        raise ValueError(f"image folder {root}: {len(broken)} entries cannot be followed: {shown}{more}. "
+                         "Remove or repair them; nothing was trained.")
     if len(files) < 2:
         raise ValueError(f"image folder {root} holds {len(files)} image(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                          "need at least 2 to split off a held-out set")

@@ -48,6 +48,8 @@ from torch.distributions.utils import lazy_property
 
 from .bessel import (K_MAX, BesselTerms, bessel_ratio, bessel_terms, log_hyp0f1_normalizer, one_minus_bessel_ratio,
                      vmf_kl_to_uniform)
+from .checks import as_float_tensor
+from .seeding import resolve_generator
 
 __all__ = ["VonMisesFisher", "HypersphericalUniform", "PowerSpherical", "power_spherical"]
 
@@ -269,12 +271,9 @@ def _wood_round(m: int, constants, candidates: int, generator):
 
 
 def _generator(generator, device):
-    """``None`` (torch's default generator), a ``torch.Generator`` on ``device``, or an int seed."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        return torch.Generator(device=device).manual_seed(int(generator))
-    raise ValueError(f"generator must be None, a torch.Generator or an int seed, got {generator!r}")
+    """``None`` (torch's default generator), a ``torch.Generator`` on ``device``, or an int seed in
+    [0, 2^64) (:func:`sphericalae.seeding.resolve_generator`; others refused in one line)."""
+    return resolve_generator(generator, device)[0]
 
 
 def _check_concentration(k):
@@ -305,8 +304,8 @@ class VonMisesFisher(Distribution):
     has_rsample = True
 
     def __init__(self, loc, concentration, validate_args=None, max_rounds: int = 100):
-        loc = torch.as_tensor(loc)
-        concentration = torch.as_tensor(concentration, dtype=loc.dtype, device=loc.device)
+        loc = as_float_tensor(loc, "loc")[0]
+        concentration = as_float_tensor(concentration, "concentration")[0].to(loc.dtype).to(loc.device)
         if loc.dim() < 1 or loc.shape[-1] < 2:
             raise ValueError(f"loc must have a last dimension dim >= 2, got shape {tuple(loc.shape)}")
         if concentration.dim() == loc.dim() and concentration.shape[-1] == 1:
@@ -487,15 +486,27 @@ except ImportError:  # optional: the rest of the module works without it
 
 def power_spherical(loc, concentration):
     """A Power Spherical distribution with our argument conventions: ``loc`` unit vectors
-    ``(..., m)``, ``concentration`` of shape ``(...)`` or ``(..., 1)``. KL to our
+    ``(..., m)`` (a norm off 1 by more than 1e-3 is refused, not normalised; integer entries are
+    promoted to torch's default float dtype), ``concentration`` >= 0 of shape ``(...)`` or
+    ``(..., 1)``. KL to our
     :class:`HypersphericalUniform` (same ambient dimension m) is registered."""
     if PowerSpherical is None:
         raise ImportError("power_spherical needs the `power-spherical` package (pip install power-spherical)")
-    loc = torch.as_tensor(loc)
-    k = torch.as_tensor(concentration, dtype=loc.dtype, device=loc.device)
+    loc = as_float_tensor(loc, "loc")[0]
+    if loc.dim() < 1 or loc.shape[-1] < 2:
+        raise ValueError(f"loc must have a last dimension m >= 2, got shape {tuple(loc.shape)}")
+    _check_on_sphere(loc, loc.shape[-1], "loc")
+    k = as_float_tensor(concentration, "concentration")[0].to(loc.dtype).to(loc.device)
     if k.dim() == loc.dim() and k.shape[-1] == 1:
         k = k.squeeze(-1)
-    return PowerSpherical(loc, k.expand(loc.shape[:-1]))
+    if k.numel() and not bool(((k >= 0) & torch.isfinite(k)).all()):
+        raise ValueError("the concentration must be finite and >= 0")
+    try:
+        k = k.expand(loc.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"concentration of shape {tuple(k.shape)} does not fit loc of shape "
+                         f"{tuple(loc.shape)} (it must be loc.shape[:-1], or with a trailing 1)") from None
+    return PowerSpherical(loc, k)
 
 
 if PowerSpherical is not None:

@@ -19,23 +19,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checks import positive_int
-from .ops import resolve_generator
+from .checks import as_float_tensor, positive_int
+from .seeding import resolve_generator
 
 __all__ = ["mse", "swd", "SWDResult", "laplacian_pyramid", "frechet_distance", "precision_recall", "check_images"]
 
 
 # ----------------------------------------------------------------------------------------- checks
 def _tensor(x, name):
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
-    if not x.is_floating_point():
-        x = x.to(torch.get_default_dtype())
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or infinite values; only finite values are accepted")
-    return x
+    return as_float_tensor(x, name, finite=True)[0]
 
 
 def check_images(x, name, min_n=1):
@@ -68,9 +60,7 @@ def _same(a, b, what, dims):
 
 
 def _generator(generator):
-    if not isinstance(generator, (torch.Generator, int, np.integer)) or isinstance(generator, bool):
-        raise ValueError(f"generator must be an int seed or a CPU torch.Generator, got {generator!r}")
-    return resolve_generator(generator, None)[0]
+    return resolve_generator(generator, allow_none=False)[0]
 
 
 def _positive_int(value, name, minimum=1):

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
-from .checks import choice, finite_float, positive_int
+from .checks import check_memory, choice, finite_float, positive_int
 from .config import TrainConfig, option
 from .distributions import HypersphericalUniform, VonMisesFisher, power_spherical
 from .ops import PIPELINES, centerize, pipeline_name, sample_prior, spherize
@@ -404,7 +404,9 @@ class AutoEncoder(nn.Module):
         if prior is None:
             if pipeline is not None or params:
                 raise ValueError("pipeline and prior parameters apply to a named prior; pass prior=...")
-            from .ops import resolve_generator
+            from .seeding import resolve_generator
+            n = positive_int(n, "n (number of samples)")
+            check_memory(n * self.config.latent_dim, p.element_size(), f"{n} codes", p.device)
             gen, dev = resolve_generator(generator, p.device)
             return self.bottleneck.own_prior(n, gen, dev, p.dtype)
         pipe = PIPELINES[pipeline_name(pipeline or self.bottleneck.pipeline)]
@@ -413,7 +415,12 @@ class AutoEncoder(nn.Module):
 
     @torch.no_grad()
     def decode_prior(self, prior=None, n=64, pipeline=None, generator=None, **params):
-        """Decode ``n`` codes of :meth:`sample_latent` into images."""
+        """Decode ``n`` codes of :meth:`sample_latent` into images; ``n`` images larger than the
+        device's memory are refused before any is drawn (``ValueError``)."""
+        n = positive_int(n, "n (number of samples)")
+        p = next(self.parameters())
+        one = self.decode(torch.zeros(1, self.config.latent_dim, device=p.device, dtype=p.dtype))
+        check_memory(n * one.numel(), one.element_size(), f"{n} images", p.device)
         return self.decode(self.sample_latent(prior, n, pipeline, generator, **params))
 
 

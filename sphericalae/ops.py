@@ -6,32 +6,19 @@ once in the package docstring (:mod:`sphericalae`).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .checks import finite_float, positive_int, seed_value
+from .checks import as_float_tensor, check_memory, dtype_value, finite_float, positive_int
+from .seeding import resolve_generator
 
 __all__ = ["centerize", "spherize", "sample_prior", "robust_sample", "prior_name", "pipeline_name",
            "resolve_generator", "PRIORS", "PIPELINES"]
 
 
-def _to_float_tensor(z):
-    """Return ``(tensor, back)``: ``z`` as a floating torch tensor and a function that converts a
-    result back to the caller's type (numpy in, numpy out)."""
-    if isinstance(z, torch.Tensor):
-        t, back = z, (lambda r: r)
-    elif isinstance(z, (np.ndarray, np.generic, list, tuple, float, int)):
-        a = np.asarray(z)
-        if a.dtype == object:
-            raise TypeError("expected a numeric array, got an array of dtype object")
-        t = torch.from_numpy(np.ascontiguousarray(a))
-        back = lambda r: r.numpy()  # noqa: E731
-    else:
-        raise TypeError(f"expected a torch.Tensor or numpy array, got {type(z).__name__}")
-    if not (t.is_floating_point() or t.is_complex()):
-        t = t.to(torch.get_default_dtype())
-    if t.is_complex():
-        raise TypeError("complex inputs are not supported")
+def _codes(z):
+    """``(tensor, back)`` of :func:`sphericalae.checks.as_float_tensor`, with a feature axis (the
+    last) that exists and is not empty."""
+    t, back = as_float_tensor(z, "z")
     if t.ndim == 0:
         raise ValueError("expected at least one dimension (the feature axis, last), got a scalar")
     if t.shape[-1] == 0:
@@ -45,7 +32,7 @@ def centerize(z):
     ``z <- z - (1/m) sum_j z_j * 1``. The result lies in the hyperplane ``sum_j z_j = 0`` of R^m.
     Works on the last axis; shape, device and dtype are kept. Idempotent.
     """
-    t, back = _to_float_tensor(z)
+    t, back = _codes(z)
     return back(t - t.mean(dim=-1, keepdim=True))
 
 
@@ -64,9 +51,9 @@ def spherize(z, eps: float = 1e-12, scale_safe: bool = True):
     size, but squares under- or overflow below ~1e-19 or above ~1e19 in float32 (~1e-4 and ~250 in
     float16).
     """
-    if not eps > 0:
+    if not finite_float(eps, "eps") > 0:
         raise ValueError(f"eps must be positive, got {eps!r}")
-    t, back = _to_float_tensor(z)
+    t, back = _codes(z)
     if not scale_safe:
         return back(t * torch.rsqrt(t.square().sum(dim=-1, keepdim=True).clamp_min(eps * eps)))
     scale = t.abs().amax(dim=-1, keepdim=True)
@@ -158,28 +145,15 @@ def prior_name(name) -> str:
                      f"(aliases: {', '.join(_ALIASES)})")
 
 
-def resolve_generator(generator, device):
-    """Accept a torch.Generator, an int seed in [0, 2^63) (others raise ``ValueError``), or None.
-    Returns (generator, device)."""
-    if generator is None:
-        return None, torch.device(device) if device is not None else torch.device("cpu")
-    if isinstance(generator, torch.Generator):
-        dev = torch.device(device) if device is not None else generator.device
-        return generator, dev
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        seed = seed_value(generator, "generator (an int seed)")
-        dev = torch.device(device) if device is not None else torch.device("cpu")
-        return torch.Generator(device=dev).manual_seed(seed), dev
-    raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
-
-
 def sample_prior(name: str, n: int, dim: int, generator=None, *, device=None, dtype=None, **params):
     """Draw ``n`` vectors of R^dim, entries i.i.d. from the named prior. Returns a tensor ``(n, dim)``.
 
     ``name``: one of ``normal`` (mean 0, std 1), ``uniform`` (low -1, high 1), ``poisson`` (rate 1),
     ``chi2`` (df 1, a positive integer); ``params`` overrides those defaults, e.g. ``rate=4.0``.
     ``generator``: a ``torch.Generator`` (its device is used unless ``device`` is given), an int
-    seed, or None for torch's global generator. ``dtype`` defaults to torch's default float dtype.
+    seed in [0, 2^64), or None for torch's global generator
+    (:func:`sphericalae.seeding.resolve_generator`). ``dtype``: a floating ``torch.dtype`` or its
+    name (``"float32"``); default torch's default float dtype.
     """
     key = prior_name(name)
     n = positive_int(n, "n (number of samples)")
@@ -188,10 +162,10 @@ def sample_prior(name: str, n: int, dim: int, generator=None, *, device=None, dt
     unknown = set(params) - set(defaults)
     if unknown:
         raise ValueError(f"prior {key!r} takes parameters {sorted(defaults)}; got unknown {sorted(unknown)}")
-    dtype = dtype or torch.get_default_dtype()
-    if not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    dtype = dtype_value(dtype)
     gen, dev = resolve_generator(generator, device)
+    draws = n * dim * (positive_int(params.get("df", 1), "chi2 prior: df") if key == "chi2" else 1)
+    check_memory(draws, dtype.itemsize, f"{n} x {dim} draws of the {key} prior", dev)
     return sampler((n, dim), gen, dev, dtype, **{**defaults, **params})
 
 
@@ -213,9 +187,7 @@ def robust_sample(name: str, n: int, dim: int, generator=None, *, device=None, d
     """
     if positive_int(dim, "dim (ambient dimension m)") < 2:
         raise ValueError("robust_sample needs dim >= 2: after centerize a vector in R^1 is 0")
-    dtype = dtype or torch.get_default_dtype()
-    if not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    dtype = dtype_value(dtype)
     draw = dtype if torch.finfo(dtype).bits >= 32 else torch.float32
     gen, dev = resolve_generator(generator, device)
 

@@ -16,14 +16,22 @@ Parameters are checked before anything runs: every name (in the plan or a ``--se
 parameter of the page's ``parameters`` cell, and every value a plain literal (number, string,
 true/false, null, list, mapping; parsed as YAML) of the parameter's type (an ``int`` where the page
 has an ``int``; an ``int`` is accepted for a ``float``). A ``--set`` applies to each page run that
-has the parameter, and is refused if none has it. Nothing typed is ever run as code.
+has the parameter, and is refused if none has it. Nothing typed is ever run as code. YAML is read
+without aliases (``*name``) and at most :data:`MAX_DEPTH` lists or mappings deep, in the plan and in
+``--set`` alike, so a small text cannot expand into a large value.
+
+Every page name, whether a key of the plan or given on the command line, must be a page of the
+book: a name of letters, digits, ``_`` and ``-`` (no path separator, no ``..``) for which
+``book/NAME.md`` exists. Nothing is read or written outside ``--book`` and ``--out``.
 
 While it runs, ``reproduce`` holds the lock of its output folder (:mod:`sphericalae.runlock`): a
 second ``reproduce`` into the same folder is refused. A page is executed into
 ``NAME.partial.ipynb`` and renamed to ``NAME.ipynb`` only when it has run to the end, so
 ``NAME.ipynb`` is always a complete run; a page that fails, or a run stopped by Ctrl-C or SIGTERM,
 leaves ``NAME.partial.ipynb`` (the cells run so far) and its status line in ``runs.tsv``. Mistakes
-end with one line on stderr and exit status 2; a page that fails, with exit status 1.
+end with one line on stderr and exit status 2; a page that fails, with exit status 1. The kernel's
+own stderr (its log, and its shutdown noise when a run is stopped) goes to ``kernel.log`` in the
+output folder, so that an interrupted run prints only its one line.
 """
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ import ast
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -43,6 +52,45 @@ import yaml
 from .runlock import run_lock
 
 _ANY = object()          # a parameter whose default is not a literal: any literal value is accepted
+MAX_DEPTH = 32
+"""The deepest nesting of lists and mappings a plan or a ``--set`` value may have."""
+PAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases and with at most :data:`MAX_DEPTH` nested collections."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise _Refused("aliases (*name) are not accepted; write the value out")
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH + 1:
+                raise _Refused(f"lists or mappings nested deeper than {MAX_DEPTH} levels are not accepted")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Refused(ValueError):
+    """A YAML text refused by :class:`_PlainLoader`."""
+
+
+def plain_yaml(text: str):
+    """``text`` parsed as YAML by the safe loader, refusing aliases and nesting deeper than
+    :data:`MAX_DEPTH` (``ValueError``); malformed YAML raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def check_page_name(name, where: str) -> str:
+    """``name`` if it can name a page file (``NAME.md``, ``NAME.ipynb``): letters, digits, ``_``
+    and ``-``, not starting with ``-``; else a one-line ``ValueError`` saying where it came from."""
+    if not isinstance(name, str) or not PAGE_NAME.match(name):
+        raise ValueError(f"{where}: {name!r} is not a page name (letters, digits, '_' and '-', no path: "
+                         "a page of the book is named as book/NAME.md without folder or suffix)")
+    return name
 
 
 class Terminated(BaseException):
@@ -56,7 +104,9 @@ def load_plan(path: Path | str = "reproduce.yml") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no reproduction plan at {path} (pass --plan FILE)")
     try:
-        plan = yaml.safe_load(path.read_text()) or {}
+        plan = plain_yaml(path.read_text()) or {}
+    except _Refused as err:
+        raise ValueError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
@@ -65,6 +115,8 @@ def load_plan(path: Path | str = "reproduce.yml") -> dict:
         raise ValueError(f"{path}: cannot be read ({err})") from None
     if not isinstance(plan, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in plan.items()):
         raise ValueError(f"{path}: expected a mapping of page name -> mapping of parameters")
+    for name in plan:
+        check_page_name(name, f"{path}")
     return plan
 
 
@@ -96,7 +148,9 @@ def parse_overrides(items) -> dict:
         if not key.isidentifier() or key.startswith("_"):
             raise ValueError(f"--set {item!r}: {key!r} is not a parameter name (letters, digits, '_')")
         try:
-            value = yaml.safe_load(text)
+            value = plain_yaml(text)
+        except _Refused as err:
+            raise ValueError(f"--set {key}: {err}") from None
         except yaml.YAMLError:
             raise ValueError(f"--set {item!r}: the value is not a literal (quote a string: {key}='...')") from None
         out[key] = _literal(value, f"--set {key}")
@@ -167,7 +221,7 @@ def read_page(book_dir, name: str):
     """The MyST page ``book_dir/name.md`` as a notebook (jupytext); a missing page is refused."""
     import jupytext
 
-    src = Path(book_dir) / f"{name}.md"
+    src = Path(book_dir) / f"{check_page_name(name, 'page')}.md"
     if not src.is_file():
         raise FileNotFoundError(f"no page {src} (is --book the folder of the MyST pages?)")
     return jupytext.read(src)
@@ -189,7 +243,7 @@ def run_page(name: str, parameters: dict, book_dir: Path = Path("book"), out_dir
     The caller checks ``parameters`` and holds the folder's lock."""
     import papermill
 
-    src = Path(book_dir) / f"{name}.md"
+    src = Path(book_dir) / f"{check_page_name(name, 'page')}.md"
     nb = read_page(book_dir, name) if nb is None else nb
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -197,8 +251,12 @@ def run_page(name: str, parameters: dict, book_dir: Path = Path("book"), out_dir
     _record(out_dir, name, parameters, 0.0, "started")
     t0, status = time.perf_counter(), "failed"
     try:
-        papermill.execute_notebook(nb, str(partial), parameters=parameters, kernel_name=kernel_name,
-                                   cwd=str(src.parent), progress_bar=True)
+        with open(out_dir / "kernel.log", "a") as kernel_log:
+            kernel_log.write(f"== {time.strftime('%Y-%m-%dT%H:%M:%S')} {name}\n")
+            kernel_log.flush()
+            papermill.execute_notebook(nb, str(partial), parameters=parameters, kernel_name=kernel_name,
+                                       cwd=str(src.parent), progress_bar=True,
+                                       kernel_manager_class=_kernel_manager(kernel_log))
         os.replace(partial, final)
         status = "ok"
     except (KeyboardInterrupt, Terminated):
@@ -210,9 +268,24 @@ def run_page(name: str, parameters: dict, book_dir: Path = Path("book"), out_dir
     return seconds
 
 
+def _kernel_manager(log):
+    """The kernel manager class nbclient starts a page's kernel with: jupyter_client's own, with
+    the kernel process's stderr written to the open file ``log``."""
+    from jupyter_client import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("stderr", log)
+            return await super().start_kernel(**kw)
+
+    return LoggedKernelManager
+
+
 def _plan_runs(args) -> list:
     """``[(page, parameters, notebook)]`` for the pages asked for, every name and value checked."""
     plan = load_plan(args.plan)
+    for page in args.pages:
+        check_page_name(page, "page")
     unknown = [p for p in args.pages if p not in plan]
     if unknown:
         raise ValueError(f"unknown page(s) {', '.join(unknown)}; pages in the plan: {', '.join(plan)}")

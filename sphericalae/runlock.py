@@ -75,13 +75,18 @@ def _acquire(folder: Path):
         created = not folder.exists()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd = _try_lock(folder / LOCK_NAME)
-        except FileNotFoundError:
-            continue
         except (NotADirectoryError, FileExistsError):
             raise ValueError(f"{folder} is not a folder (a file is in the way)") from None
-        except PermissionError as err:
-            raise ValueError(f"cannot lock {folder}: {err.strerror}") from None
+        except OSError as err:      # /proc/x, a read-only file system, no permission, a full disk
+            raise ValueError(f"cannot create the folder {folder}: {err.strerror or err}") from None
+        try:
+            fd = _try_lock(folder / LOCK_NAME)
+        except FileNotFoundError:   # the folder was removed between our mkdir and open: retry
+            continue
+        except NotADirectoryError:
+            raise ValueError(f"{folder} is not a folder (a file is in the way)") from None
+        except OSError as err:
+            raise ValueError(f"cannot lock {folder}: {err.strerror or err}") from None
         if fd is None:
             raise RunLockedError(folder, lock_holder(folder))
         return fd, created

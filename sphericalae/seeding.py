@@ -9,6 +9,10 @@ torch or numpy generator. Two different keys give statistically independent stre
 
     >>> g = torch_generator(0, "order", 3)           # torch.Generator for epoch 3's data order
     >>> derive_seed(0, "init")                       # a 63-bit int for APIs that take one
+
+Samplers take a ``generator`` argument, read by the one resolver :func:`resolve_generator`: a
+``torch.Generator``, an int seed in [0, 2^64) (``torch.Generator().manual_seed(seed)``), or None
+(torch's global generator).
 """
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ import zlib
 import numpy as np
 import torch
 
-from .checks import seed_value
+from .checks import WrongType, generator_seed, seed_value
 
-__all__ = ["seed_sequence", "derive_seed", "torch_generator", "seeded_build"]
+__all__ = ["seed_sequence", "derive_seed", "torch_generator", "seeded_build", "resolve_generator"]
 
 
 def _key_words(key):
@@ -61,3 +65,24 @@ def seeded_build(make, config_class, config=None, seed: int = 0, **fields):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
         return make(config)
+
+
+def resolve_generator(generator, device=None, *, allow_none: bool = True):
+    """``(generator, device)`` for a sampler's ``generator`` argument.
+
+    ``generator``: a ``torch.Generator`` (returned as is; ``device`` defaults to its device), an int
+    seed in [0, 2^64) (a new generator on ``device``, default the CPU, seeded with it), or None
+    (torch's global generator; refused when ``allow_none`` is False). A negative or too large seed
+    is a ``ValueError``; a bool, float, string or other object a :class:`~sphericalae.checks.WrongType`
+    (a ``ValueError`` too), each in one line."""
+    dev = torch.device(device) if device is not None else None
+    if generator is None and allow_none:
+        return None, dev or torch.device("cpu")
+    if isinstance(generator, torch.Generator):
+        return generator, dev or generator.device
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        seed = generator_seed(generator)
+        dev = dev or torch.device("cpu")
+        return torch.Generator(device=dev).manual_seed(seed), dev
+    what = "a torch.Generator, an int seed in [0, 2^64)" + (" or None" if allow_none else "")
+    raise WrongType(f"generator must be {what}, got {generator!r}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .checks import positive_int
-from .ops import PIPELINES, _to_float_tensor, sample_prior
+from .checks import as_float_tensor, positive_int
+from .ops import PIPELINES, sample_prior
 from .paper import PRIORS
 from .seeding import torch_generator
 
@@ -20,7 +20,7 @@ __all__ = ["pairwise_distances", "energy_distance", "summarize", "prior_gap_tabl
 
 
 def _as_set(z, name="z"):
-    t, _ = _to_float_tensor(z)
+    t, _ = as_float_tensor(z, name)
     if t.ndim != 2:
         raise ValueError(f"{name} must be a set of points of shape (n, dim), got shape {tuple(t.shape)}")
     return t.to(torch.float64)

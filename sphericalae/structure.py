@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .checks import positive_int
+from .checks import as_float64_array, positive_int
 from .seeding import derive_seed
 
 __all__ = ["code_metric", "separation", "tsne_map", "lerp", "slerp"]
@@ -25,8 +25,8 @@ def code_metric(kind: str) -> str:
     return "cosine" if KINDS[kind].on_sphere() else "euclidean"
 
 
-def _np(x):
-    return np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+def _np(x, what="codes"):
+    return as_float64_array(x, what)
 
 
 def separation(train_codes, train_labels, test_codes, test_labels, *, metric="euclidean", k: int = 10,

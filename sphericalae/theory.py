@@ -17,10 +17,11 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaln, polygamma
 
+from .checks import as_float64_array
 from .checks import finite_float as _finite_float
 from .checks import positive_int as _positive_int
-from .ops import resolve_generator as _resolve_generator
 from .ops import PIPELINES, pipeline_name, prior_name, robust_sample, sample_prior, spherize
+from .seeding import resolve_generator as _resolve_generator
 from .seeding import torch_generator
 
 __all__ = ["volume_fraction", "annulus_width", "pairwise_distance_pdf", "pairwise_distance_moments",
@@ -131,12 +132,7 @@ def pairwise_distance_asymptotes(dim, radius=1.0):
 # --- Theorem 2: exact 2-Wasserstein distance between two point sets ----------------------------
 
 def _as_point_set(z, name):
-    if isinstance(z, torch.Tensor):
-        z = z.detach().cpu().numpy()
-    try:
-        a = np.asarray(z, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a numeric array or tensor of shape (n, dim)") from None
+    a = as_float64_array(z, name)
     if a.ndim != 2:
         raise ValueError(f"{name} must be a set of points of shape (n, dim), got shape {a.shape}")
     if a.shape[0] == 0:

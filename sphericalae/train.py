@@ -45,7 +45,8 @@ from .config import RUNTIME_FIELDS, TrainConfig, config_diff, to_json
 from .data import in_memory
 from .parallel import loader_workers
 from .runlock import LOCK_NAME, run_lock
-from .runfiles import CHECKPOINT, all_finite, load_weights, prepare_run_dir, read_checkpoint, write_run_files
+from .runfiles import (CHECKPOINT, all_finite, check_optimizer_fits, load_weights, prepare_run_dir,
+                       read_run_checkpoint, write_run_files)
 from .seeding import derive_seed, torch_generator
 
 __all__ = ["fit", "trained", "Trainer", "RunError", "convergence", "MIN_EPOCHS", "epoch_batches", "sequential_batches",
@@ -204,6 +205,8 @@ def _check_resume(trainer, state, out):
 def _restore(trainer, opts, state, dev, where):
     """Load weights, optimizers and RNG states of ``state``; returns ``(history, start epoch)``."""
     load_weights(trainer.model, state["model"], where)
+    for name, opt in opts.items():
+        check_optimizer_fits(state[name], (p for g in opt.param_groups for p in g["params"]), where, name)
     try:
         for name, opt in opts.items():
             opt.load_state_dict(state[name])
@@ -363,17 +366,28 @@ def _run_folder(out, resume, rank):
             raise
 
 
+def _check_sets(train_set, heldout_set):
+    """Refuse an empty training set or an empty held-out set (``ValueError``, one line)."""
+    for name, dataset in (("training", train_set), ("held-out", heldout_set)):
+        if dataset is not None and hasattr(dataset, "__len__") and len(dataset) == 0:
+            raise ValueError(f"the {name} set is empty; pass a dataset with at least one image"
+                             + (" (or None for no held-out set)" if name == "held-out" else ""))
+
+
 def fit(model, data, config=None, *, out=None, resume=False, progress=True, log=print, max_batches=None):
     """Train ``model`` (an autoencoder, a GAN: any model whose family has a :class:`Trainer`);
     returns the history, one dict per epoch.
 
     ``data``: ``(train, heldout)`` (held-out may be None) or a training dataset alone. ``config``:
     the family's TrainConfig (its dataset fields are recorded, not loaded: pass the matching data).
-    ``out``: the run folder; ``resume``: continue the run in ``out``. ``max_batches``: stop each
-    epoch early (smoke tests and benchmarks)."""
+    ``out``: the run folder; ``resume``: continue the run in ``out`` (from its last checkpoint, or
+    from the previous one, ``checkpoint.prev.pt``, when the last is damaged: a line is logged).
+    ``max_batches``: stop each epoch early (smoke tests and benchmarks). An empty training or
+    held-out set is refused (``ValueError``)."""
     trainer = trainer_for(model, config)
     config = trainer.config
     train_set, heldout_set = data if isinstance(data, (tuple, list)) else (data, None)
+    _check_sets(train_set, heldout_set)
     dev = trainer.device = resolve_device(config.device)
     rank, world = _rank_world()
     if world > 1 and not trainer.distributed:
@@ -386,10 +400,13 @@ def fit(model, data, config=None, *, out=None, resume=False, progress=True, log=
     trainer.amp = (dev.type == "cuda") if config.amp is None else config.amp
     workers = loader_workers() if config.workers is None else config.workers
     with _run_folder(out, resume, rank) as out:
-        state = read_checkpoint(out, trainer.format, {trainer.config_key: type(model.config),
-                                                      "train_config": type(config)},
-                                required=("model", *trainer.optimizer_names)) if resume else None
-        if state is not None:
+        state = None
+        if resume:
+            state, note = read_run_checkpoint(out, trainer.format, {trainer.config_key: type(model.config),
+                                                                    "train_config": type(config)},
+                                              required=("model", *trainer.optimizer_names))
+            if note and rank == 0:
+                log(note)
             _check_resume(trainer, state, out)
         return _loop(_Run(trainer, train_set, heldout_set, out, rank, world, workers, progress, log, max_batches),
                      state)

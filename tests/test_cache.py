@@ -243,3 +243,32 @@ def test_two_processes_asking_for_one_model_train_it_once(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert [o.strip() for o, _ in outs] == ["3", "3"]
     assert log.read_text().count("fit") == 1
+
+
+@pytest.mark.parametrize("damage", ["scaled-weights", "foreign-object", "no-checksum"])
+def test_an_altered_or_foreign_entry_is_recomputed_never_returned(tmp_path, damage):
+    """Issue 29: an entry whose tensors were altered on disk (it still unpickles) or that holds
+    another valid object was returned by every later call."""
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"state_dict": {"w": torch.ones(8, 8)}, "history": [1.0]}
+
+    cached("thing", {"n": 1}, compute, root=tmp_path)
+    path = cache_path("thing", {"n": 1}, root=tmp_path)
+    if damage == "scaled-weights":
+        entry = torch.load(path, weights_only=True)
+        entry["result"]["state_dict"]["w"].view(-1)[:4] *= 4
+        torch.save(entry, path)
+    elif damage == "foreign-object":
+        torch.save([1, 2, 3], path)
+    else:
+        entry = torch.load(path, weights_only=True)
+        entry.pop("checksum")
+        torch.save(entry, path)
+    with pytest.warns(RuntimeWarning, match=f"cache file {path} could not be read"):
+        got = cached("thing", {"n": 1}, compute, root=tmp_path)
+    assert len(calls) == 2 and torch.equal(got["state_dict"]["w"], torch.ones(8, 8))
+    again = cached("thing", {"n": 1}, compute, root=tmp_path)                # rewritten whole
+    assert len(calls) == 2 and torch.equal(again["state_dict"]["w"], torch.ones(8, 8))

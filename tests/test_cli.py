@@ -13,6 +13,7 @@ from sphericalae.__main__ import main
 from sphericalae.config import TrainConfig
 from sphericalae.models import ModelConfig
 from sphericalae.models import load_checkpoint
+from sphericalae.runfiles import seal
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--dataset", "mnist-5k", "--latent-dim", "6", "--batch-size", "256", "--no-progress"]
@@ -95,7 +96,7 @@ def test_sample_refuses_nan_weights(trained, tmp_path, capsys):
     state = torch.load(trained / "checkpoint.pt", weights_only=True)
     state["model"] = {k: v * float("nan") for k, v in state["model"].items()}
     (tmp_path / "nan").mkdir()
-    torch.save(state, tmp_path / "nan" / "checkpoint.pt")
+    torch.save(seal(state), tmp_path / "nan" / "checkpoint.pt")     # NaN weights with a valid checksum
     code, _, err = run(capsys, "sample", "--run", tmp_path / "nan", "--out", tmp_path / "g.png")
     one_line_error(code, err, "NaN or infinite weights")
     assert not (tmp_path / "g.png").exists()
@@ -231,7 +232,8 @@ def _edit_checkpoint(src, dst, edit):
     shutil.copytree(src, dst)
     state = torch.load(dst / "checkpoint.pt", weights_only=True)
     edit(state)
-    torch.save(state, dst / "checkpoint.pt")
+    torch.save(seal(state), dst / "checkpoint.pt")       # damage written with a valid checksum: the checks after it
+    (dst / "checkpoint.prev.pt").unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("edit,needle", [
@@ -276,7 +278,7 @@ def test_seed_check_is_shared_by_the_api():
     from sphericalae.ops import robust_sample
 
     for seed in (-1, 2**64):
-        with pytest.raises(ValueError, match=r"generator \(an int seed\) must be an integer in \[0, 2\^63\)"):
+        with pytest.raises(ValueError, match=r"generator \(an int seed\) must be an integer in \[0, 2\^64\)"):
             robust_sample("normal", 3, 4, seed)
 
 
@@ -291,3 +293,55 @@ def test_a_raw_pickle_checkpoint_is_one_line_without_a_warning(tmp_path):
                         "--out", str(tmp_path / "g.png")], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "checkpoint.pt" in r.stderr and "Warning" not in r.stderr
+
+
+@pytest.mark.parametrize("n", [str(2**70), str(10**9)])
+def test_sample_refuses_a_grid_beyond_memory_before_drawing(trained, tmp_path, capsys, n):
+    """Issue 29: ``sample -n 2**70`` ended in a C++ stack trace; now one line, nothing allocated."""
+    code, _, err = run(capsys, "sample", "--run", trained, "-n", n, "--out", tmp_path / "g.png")
+    one_line_error(code, err, f"{n} images would need", "GiB", "ask for fewer")
+    assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda s: s.update(model=list(s["model"].values())), "model must map parameter names to tensors"),
+    (lambda s: s["model"].update({k: "abc" for k in s["model"]}), "model must map parameter names to tensors"),
+    (lambda s: s.update(optimizer="adam"), "optimizer is not an optimizer state"),
+    (lambda s: s["optimizer"]["state"][0].update(exp_avg="x"), "optimizer is not an optimizer state"),
+    (lambda s: s["optimizer"]["state"][0]["exp_avg"].fill_(float("nan")), "optimizer holds NaN or infinite"),
+    (lambda s: s["optimizer"]["state"][0].update(exp_avg=torch.zeros(3)), "exp_avg of parameter 0 has shape (3,)"),
+    (lambda s: s.update(rng_cpu="abc"), "rng_cpu must be a random generator state"),
+    (lambda s: s.update(rng_cpu=0.5), "rng_cpu must be a random generator state"),
+    (lambda s: s.update(rng_cpu=s["rng_cpu"][:100]), "rng_cpu must be a random generator state"),
+    (lambda s: s.update(history=[1, 2]), "history entry 1 must map names to numbers"),
+    (lambda s: s["history"][0].update(train_loss="abc"), "history entry 1 must map names to numbers"),
+])
+def test_a_checkpoint_of_the_wrong_structure_is_one_line_on_resume(trained, tmp_path, capsys, edit, needle):
+    """Issue 29: a checkpoint whose fields have the wrong type, even with a valid checksum, is
+    refused in one line naming the file, before anything is loaded."""
+    out = tmp_path / "run"
+    _edit_checkpoint(trained, out, edit)
+    code, _, err = run(capsys, "train", "--model", "vae", *FAST, "--epochs", "2", "--out", out, "--resume")
+    one_line_error(code, err, needle, str(out / "checkpoint.pt"))
+
+
+def _scale_first_layer(path):
+    """Alter weights on disk as a bad sector or a careless script would: the file stays a valid zip."""
+    state = torch.load(path, weights_only=True)
+    name = next(iter(state["model"]))
+    state["model"][name].view(-1)[:64] *= 4
+    torch.save(state, path)
+
+
+def test_weights_altered_on_disk_are_refused_by_their_checksum(trained, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    (out / "checkpoint.prev.pt").unlink(missing_ok=True)
+    _scale_first_layer(out / "checkpoint.pt")
+    for argv in (["sample", "--run", out, "--out", tmp_path / "g.png"],
+                 ["train", "--model", "vae", *FAST, "--epochs", "2", "--out", out, "--resume"]):
+        code, _, err = run(capsys, *argv)
+        one_line_error(code, err, f"{out / 'checkpoint.pt'} is damaged: its contents do not match its checksum")
+    assert not (tmp_path / "g.png").exists()

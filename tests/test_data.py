@@ -159,3 +159,78 @@ def test_a_file_broken_during_training_is_named_from_a_worker(tmp_path, workers)
     assert isinstance(err.value, ValueError) and "\n" not in line
     assert line.startswith(f"cannot read image {train.files[0]}: OSError: broken data stream")
     assert ("DataLoader worker process 0" in line) == (workers > 0)
+
+
+# --- issue 29: symbolic links followed or refused by name; 16 bits per colour channel kept ----------
+
+def _png16(path, a):
+    """Write ``a`` (uint16, (H, W, C), C = 2 grey+alpha, 3 RGB, 4 RGBA) as a 16-bit-per-channel PNG:
+    PIL cannot write one, so the chunks are written here (filter 0, one IDAT)."""
+    import struct
+    import zlib
+
+    h, w, c = a.shape
+    raw = b"".join(b"\0" + a[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, {2: 4, 3: 2, 4: 6}[c], 0, 0, 0)
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                           + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_a_16_bit_per_channel_colour_png_is_read_at_full_depth(tmp_path, channels):
+    level = 25750                                   # 25750 / 65535 = 0.392920; at 8 bits 100 / 255 = 0.392157
+    a = np.full((20, 24, channels), level, np.uint16)
+    a[..., -1] = 65535 if channels in (2, 4) else level          # opaque alpha
+    _png16(tmp_path / "deep.png", a)
+    x = read_image(tmp_path / "deep.png", 16)
+    assert x.shape == (3, 16, 16) and abs(float(x.mean()) - level / 65535) < 1e-6
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16)[None, :, None], (64, 1, 3))
+    _png16(tmp_path / "ramp.png", ramp)
+    y = read_image(tmp_path / "ramp.png", 64)
+    assert abs(float(y.mean()) - 0.5) < 1e-4 and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def _images(folder, n, start=0):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        Image.fromarray(np.full((8, 8, 3), 10 * i, np.uint8)).save(folder / f"img{i}.png")
+
+
+def test_symlinked_images_and_folders_are_followed(tmp_path):
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    _images(data, 2)
+    _images(elsewhere, 4, start=2)
+    (data / "linked").symlink_to(elsewhere)                      # a folder of 2 + 4 linked images
+    (data / "one.png").symlink_to(elsewhere / "img2.png")
+    train, test = load(f"folder:{data}", image_size=32)
+    assert len(train) + len(test) == 7
+
+
+@pytest.mark.parametrize("fault,why", [("dangling", "dangling symbolic link"), ("loop", "symbolic link loop"),
+                                       ("ancestor", "folder that contains it"), ("twice", "a second path")])
+def test_a_symlink_that_cannot_be_followed_is_refused_by_name(tmp_path, fault, why):
+    data = tmp_path / "data"
+    _images(data, 3)
+    bad = data / "bad.png"
+    if fault == "dangling":
+        bad.symlink_to(tmp_path / "gone.png")
+    elif fault == "loop":
+        bad.symlink_to(data / "bad2.png")
+        (data / "bad2.png").symlink_to(bad)
+    elif fault == "ancestor":
+        bad = data / "up"
+        bad.symlink_to(tmp_path)
+    else:
+        _images(tmp_path / "other", 2, start=5)
+        (data / "a").symlink_to(tmp_path / "other")
+        bad = data / "b"
+        bad.symlink_to(tmp_path / "other")
+    with pytest.raises(ValueError, match=why) as err:
+        load(f"folder:{data}", image_size=32)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)

@@ -450,3 +450,30 @@ def test_rotation_backward_matches_numerical_gradient(m):
     assert torch.allclose(z.norm(dim=-1), torch.ones(6, dtype=F64)) and torch.allclose((z * mu).sum(-1), w)
     inputs = (mu.requires_grad_(), w.requires_grad_(), sin.requires_grad_())
     assert torch.autograd.gradcheck(lambda a, b, c: _Rotate.apply(a, b, c, g), inputs)
+
+
+# --- issue 29: generators and loc validated as sample_prior does -------------------------------------
+
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.0, True, "0"])
+def test_vmf_and_uniform_refuse_a_bad_generator_in_one_line(bad):
+    d, u = VonMisesFisher(unit(3, 0), torch.tensor(2.0)), HypersphericalUniform(3)
+    for dist in (d, u):
+        with pytest.raises(ValueError, match="generator") as err:
+            dist.sample((2,), generator=bad)
+        assert "\n" not in str(err.value)
+    top = 2**64 - 1                                      # the largest seed torch takes
+    assert torch.equal(d.sample((2,), generator=top), d.sample((2,), generator=top))
+
+
+def test_power_spherical_refuses_a_loc_off_the_sphere_and_promotes_an_integer_loc():
+    pytest.importorskip("power_spherical")
+    with pytest.raises(ValueError, match="loc must lie on the unit sphere"):
+        power_spherical(torch.tensor([1.0, 1.0, 0.0]), 2.0)
+    with pytest.raises(ValueError, match="concentration"):
+        power_spherical(torch.tensor([1.0, 0.0, 0.0]), -1.0)
+    z = torch.tensor([0.6, 0.8, 0.0])
+    as_int = power_spherical(torch.tensor([1, 0, 0]), 2.5).log_prob(z)
+    as_float = power_spherical(torch.tensor([1.0, 0.0, 0.0]), 2.5).log_prob(z)
+    assert torch.allclose(as_int, as_float)
+    vmf_int = VonMisesFisher(torch.tensor([1, 0, 0]), 2.5).log_prob(z)
+    assert torch.allclose(vmf_int, VonMisesFisher(torch.tensor([1.0, 0.0, 0.0]), 2.5).log_prob(z))

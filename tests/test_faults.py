@@ -78,8 +78,11 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path, capsys, 
     def full(obj, f, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
-            with open(f, "wb") as fh:
-                fh.write(b"partial")
+            if isinstance(f, (str, Path)):
+                with open(f, "wb") as fh:
+                    fh.write(b"partial")
+            else:                           # the checkpoint is serialised in memory first
+                f.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *args, **kwargs)
 
@@ -214,6 +217,20 @@ def test_reproduce_locks_its_folder_and_sigterm_leaves_a_record(tmp_path):
     assert not list(out.glob(".*lock"))
 
 
+def test_an_interrupted_page_prints_only_its_one_line(tmp_path):
+    """Issue 29: after Ctrl-C the kernel, shut down mid-cell, logs a ZMQError traceback; it goes to
+    kernel.log in --out, and the terminal shows only the run's own line."""
+    marker, release = tmp_path / "marker", tmp_path / "release"
+    proc = reproduce(tmp_path, "--set", f"marker={marker}", "--set", f"release={release}")
+    wait_for(marker, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=600)
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("Executing:")]
+    assert proc.returncode == 130 and lines[-1].startswith("interrupted;"), err
+    assert not [line for line in lines if "Traceback" in line or "Error" in line], err
+    assert (tmp_path / "out" / "kernel.log").is_file() and (tmp_path / "out" / "slow.partial.ipynb").is_file()
+
+
 def test_a_failed_page_keeps_the_last_complete_notebook(tmp_path):
     for extra, code in [([], 0), (["--set", "fail=true"], 1)]:
         proc = reproduce(tmp_path, "--set", f"marker={tmp_path / 'm'}", *extra)
@@ -292,8 +309,11 @@ def test_a_cache_folder_fault_costs_no_result_and_warns_once(tmp_path, monkeypat
         monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "cache"))
 
         def full(obj, f, *args, **kwargs):
-            with open(f, "wb") as fh:
-                fh.write(b"part")
+            if isinstance(f, (str, Path)):
+                with open(f, "wb") as fh:
+                    fh.write(b"part")
+            else:                                  # entries are serialised in memory first
+                f.write(b"part")
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(cache.torch, "save", full)
@@ -304,3 +324,95 @@ def test_a_cache_folder_fault_costs_no_result_and_warns_once(tmp_path, monkeypat
             assert got["x"].sum() == 2
     assert len(calls) == 2 and len([w for w in caught if "not stored" in str(w.message)]) == 1
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+# ------------------------------------------------------------------ issue 29: Ctrl-C, damage, full disk
+def _started(out, wait_for_file, sig):
+    """Start the CLI run into ``out`` as a shell's background job (SIGINT ignored), wait until
+    ``wait_for_file`` exists, send ``sig``; returns the finished process and its stderr."""
+    import time
+
+    pre = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)          # noqa: E731
+    proc = subprocess.Popen([sys.executable, "-m", "sphericalae", *ARGS, "--out", str(out)], cwd=HERE.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pre)
+    while not wait_for_file.exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=600)
+    return proc, err
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_before_the_first_checkpoint_leaves_no_folder_and_says_so(tmp_path, sig, code, word):
+    from sphericalae.runlock import LOCK_NAME
+
+    out = tmp_path / "run"
+    proc, err = _started(out, out / LOCK_NAME, sig)
+    assert proc.returncode == code and not out.exists(), err
+    assert err.strip() == f"{word}; no checkpoint was written, so there is nothing to resume"
+
+
+def test_ctrl_c_mid_run_says_what_is_kept_and_the_resume_is_exact(reference, tmp_path):
+    import time
+
+    out = tmp_path / "run"
+    pre = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)          # noqa: E731  a background job
+    proc = subprocess.Popen([sys.executable, "-m", "sphericalae", *ARGS, "--out", str(out)], cwd=HERE.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pre)
+    while not (out / "checkpoint.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=600)
+    if proc.returncode == 0:
+        pytest.skip("the run ended before the signal arrived")
+    epoch = load_checkpoint(out)["epoch"]
+    assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
+    assert f"interrupted; the last checkpoint, {out / 'checkpoint.pt'} (epoch {epoch}), is kept; continue with " \
+           "--resume" in err
+    assert cli(out, resume=True).returncode == 0
+    ref, got = load_checkpoint(reference), load_checkpoint(out)
+    assert all(torch.equal(v, got["model"][k]) for k, v in ref["model"].items())
+
+
+def test_a_damaged_last_checkpoint_resumes_from_the_previous_one(reference, tmp_path):
+    """Weights altered on disk (the zip still valid) are caught by the checksum; the run goes on
+    from the previous intact checkpoint and ends with the uninterrupted run's weights."""
+    out = tmp_path / "run"
+    two = [a if a != "3" else "2" for a in ARGS]                       # --epochs 2
+    r = subprocess.run([sys.executable, "-m", "sphericalae", *two, "--out", str(out)], cwd=HERE.parent,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and load_checkpoint(out / "checkpoint.prev.pt")["epoch"] == 1, r.stderr
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state["model"][next(iter(state["model"]))].view(-1)[:64] *= 4
+    torch.save(state, out / "checkpoint.pt")
+    r = cli(out, resume=True)
+    assert r.returncode == 0, r.stderr
+    assert f"{out / 'checkpoint.pt'} is damaged: its contents do not match its checksum" in r.stdout
+    assert f"going on from the previous checkpoint, {out / 'checkpoint.prev.pt'} (epoch 1)" in r.stdout
+    ref, got = load_checkpoint(reference), load_checkpoint(out)
+    assert got["epoch"] == 3 and all(torch.equal(v, got["model"][k]) for k, v in ref["model"].items())
+    assert history_without_time(out) == history_without_time(reference)
+
+
+def test_a_real_full_disk_is_named_and_keeps_the_previous_checkpoint(reference, tmp_path):
+    """A tiny tmpfs that holds two checkpoints and not a third (where the machine lets us mount one;
+    the patched writer above covers the others)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    size = (reference / "checkpoint.pt").stat().st_size
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size * 2.5) // 4096 * 4096}", "tmpfs", str(disk)],
+                           capture_output=True, text=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mount.stderr.strip()})")
+    try:
+        out = disk / "run"
+        r = cli(out)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert f"could not write the run files in {out}" in lines[0] and "No space left on device" in lines[0]
+        assert "enforce fail" not in r.stderr and "unexpected pos" not in r.stderr
+        assert load_checkpoint(out)["epoch"] == 2 and not list(out.glob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

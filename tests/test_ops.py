@@ -338,3 +338,53 @@ def test_prior_gap_table_streams_come_from_seeding():
     assert a["vanilla"]["chi2"][0] > 10 * abs(a["vanilla"]["normal"][0])
     with pytest.raises(ValueError, match="reps"):
         prior_gap_table(16, n=40, reps=0)
+
+
+# --- issue 29: arguments validated at the door -----------------------------------------------------
+
+def test_dtype_given_as_a_name_is_accepted_and_a_bad_one_refused_in_one_line():
+    assert sample_prior("normal", 2, 3, 0, dtype="float64").dtype == torch.float64
+    assert robust_sample("chi2", 2, 3, 0, dtype="torch.float32").dtype == torch.float32
+    for bad in ["int64", "float128", torch.int32, 3]:
+        with pytest.raises(ValueError, match="dtype must be a floating dtype .*float32") as err:
+            sample_prior("normal", 2, 3, 0, dtype=bad)
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("eps", ["a", "1e-3", None, [1e-3], float("nan"), True])
+def test_spherize_refuses_an_eps_that_is_not_a_number(eps):
+    with pytest.raises(ValueError, match="eps"):
+        spherize(torch.ones(2, 3), eps=eps)
+
+
+def test_generator_seeds_cover_torch_range_and_nothing_else():
+    last = 2**64 - 1                                     # torch's seeds are 64-bit unsigned
+    assert torch.equal(sample_prior("normal", 2, 3, last), sample_prior("normal", 2, 3, last))
+    for bad in [-1, 2**64, 2**70]:
+        with pytest.raises(ValueError, match=r"generator \(an int seed\) must be an integer in \[0, 2\^64\)"):
+            sample_prior("normal", 2, 3, generator=bad)
+    for bad in [1.5, True, "0", object()]:
+        with pytest.raises(ValueError, match="generator must be a torch.Generator, an int seed"):
+            robust_sample("normal", 2, 3, generator=bad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(6, 5), (3, 4, 5), (1000, 3), (3, 2000)])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_row_stays_in_its_row(dtype, shape, bad):
+    z = torch.randn(*shape, dtype=torch.float64).to(dtype)
+    z.view(-1, shape[-1])[1, 0] = bad
+    for layout in (z, z.transpose(-1, -2).contiguous().transpose(-1, -2)):     # row- and column-major
+        for f in (centerize, spherize, lambda x: spherize(centerize(x))):
+            rows = torch.isfinite(f(layout)).reshape(-1, shape[-1]).all(-1)
+            assert rows.sum() == rows.numel() - 1 and not rows[1]
+    a = z.double().numpy()
+    assert np.isfinite(centerize(a)).all(-1).sum() == a.size // shape[-1] - 1
+
+
+@pytest.mark.parametrize("n,dim,params", [(2**62, 10, {}), (2**36, 10, {}), (2**20, 2**20, {}), (2**10, 2**10, {"df": 2**30})])
+def test_sizes_beyond_memory_are_refused_before_allocation(n, dim, params):
+    prior = "chi2" if params else "normal"
+    with pytest.raises(ValueError, match="would need .* GiB, more than the .* of memory") as err:
+        sample_prior(prior, n, dim, 0, **params)
+    assert "\n" not in str(err.value)

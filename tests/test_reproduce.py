@@ -1,4 +1,5 @@
 """The reproduction plan and its command line (the papermill run itself is exercised by make reproduce)."""
+import json
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,53 @@ def test_every_mistake_is_one_line_and_exit_2(tmp_path, capsys, case):
         book.mkdir()
     _one_line_error(capsys, ["robust_sampling", "--plan", str(plan), "--book", str(book), "--out", str(out), *extra])
     assert out.is_file() if case == "out-is-file" else not out.exists()
+
+
+# --- issue 29: nothing read or written outside --book and --out; bounded YAML --------------------
+
+def test_a_plan_key_with_a_path_is_refused_before_anything_is_read_or_written(tmp_path, capsys):
+    book, out = tmp_path / "book", tmp_path / "out"
+    book.mkdir()
+    (tmp_path / "outside.md").write_text((ROOT / "book" / "distance.md").read_text())
+    (tmp_path / "outside.ipynb").write_text("the user's own file")
+    for key in ["../outside", "/abs/page", "sub/page", "..", ".hidden", "a b", "page.md"]:
+        plan = tmp_path / "plan.yml"
+        plan.write_text(f"{json.dumps(key)}: {{}}\n")
+        assert "not a page name" in _one_line_error(capsys, ["--plan", str(plan), "--book", str(book), "--out", str(out)])
+        assert "not a page name" in _one_line_error(capsys, [key, "--plan", str(plan), "--book", str(book),
+                                                             "--out", str(out)])
+    assert (tmp_path / "outside.ipynb").read_text() == "the user's own file" and not out.exists()
+    with pytest.raises(ValueError, match="not a page name"):
+        read_page(book, "../outside")
+
+
+@pytest.mark.parametrize("value,why", [
+    ("[" * 3000 + "]" * 3000, "nested deeper than 32"),
+    ("[" * 33 + "1" + "]" * 33, "nested deeper than 32"),
+    # the 212-byte "billion laughs": each level repeats the one before ten times (10^5 elements)
+    ("{a: &a [1,1,1,1,1,1,1,1,1,1], b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b],"
+     " d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]}", "aliases"),
+    ("[&a [1, 2], *a]", "aliases"),
+    ("{<<: &m {a: 1}, b: *m}", "aliases")])
+def test_set_yaml_is_bounded_in_depth_and_has_no_aliases(value, why, tmp_path):
+    with pytest.raises(ValueError, match=why) as err:
+        parse_overrides([f"x={value}"])
+    assert "\n" not in str(err.value)
+    deep = parse_overrides(["x=" + "[" * 32 + "1" + "]" * 32])["x"]        # the limit itself is accepted
+    for _ in range(32):
+        deep = deep[0]
+    assert deep == 1
+    bomb = tmp_path / "plan.yml"
+    bomb.write_text("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                    "robust_sampling: {n: *b}\n")
+    with pytest.raises(ValueError, match="aliases"):
+        load_plan(bomb)
+
+
+def test_an_out_folder_that_cannot_be_created_is_named_with_the_cause(tmp_path, capsys):
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc")
+    plan = tmp_path / "plan.yml"
+    plan.write_text("distance: {}\n")
+    err = _one_line_error(capsys, ["distance", "--plan", str(plan), "--book", str(ROOT / "book"), "--out", "/proc/x"])
+    assert "cannot create the folder /proc/x: No such file or directory" in err

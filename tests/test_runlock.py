@@ -42,3 +42,12 @@ def test_a_file_in_the_way_is_refused(tmp_path):
         with pytest.raises(ValueError, match="not a folder"):
             with run_lock(path):
                 pass
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_cannot_be_created_is_named_with_the_cause():
+    """Issue 29: mkdir's "No such file or directory" under /proc is not a release race to retry."""
+    with pytest.raises(ValueError, match="cannot create the folder /proc/x: No such file or directory") as err:
+        with run_lock("/proc/x"):
+            pass
+    assert "disappearing" not in str(err.value)

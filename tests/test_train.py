@@ -257,3 +257,18 @@ def _ddp_stop_worker(rank, world, init_file, out_dir):
 def test_under_ddp_every_process_stops_when_process_0_does(tmp_path):
     mp.spawn(_ddp_stop_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     assert (tmp_path / "rank0").read_text() == "3" and (tmp_path / "rank1").read_text() == "3"
+
+
+def test_fit_refuses_an_empty_training_or_held_out_set():
+    """Issue 29: an empty training set 'trained' and returned a history; an empty held-out set
+    raised ZeroDivisionError."""
+    from torch.utils.data import TensorDataset
+
+    from sphericalae.models import build
+    from sphericalae.train import fit
+
+    empty, some = TensorDataset(torch.zeros(0, 1, 28, 28)), TensorDataset(torch.rand(8, 1, 28, 28))
+    for data, which in [((empty, some), "training"), (empty, "training"), ((some, empty), "held-out")]:
+        with pytest.raises(ValueError, match=f"the {which} set is empty"):
+            fit(build(kind="sae", latent_dim=4), data, TrainConfig(epochs=1, batch_size=4), progress=False,
+                log=lambda *a: None)
