@@ -10,7 +10,7 @@ per quantity; the README and the module docstrings point here):
   axis last. Functions work on the last axis and broadcast over the others.
 * ``concentration``: the vMF / Power Spherical concentration, written kappa (``k`` in the formulas
   of :mod:`sphericalae.bessel`).
-* ``latent_dim``: the size d of the vector a decoder reads (:class:`~sphericalae.config.ModelConfig`).
+* ``latent_dim``: the size d of the vector a decoder reads (:class:`~sphericalae.models.ModelConfig`).
 * ``width``: the relative width of a shell of the ball (Theorem 1's epsilon,
   :func:`sphericalae.theory.volume_fraction`); a parameter named ``eps`` is a numerical floor (as
   in :func:`~sphericalae.ops.spherize`).

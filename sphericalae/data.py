@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
 from .checks import finite_float
+from .parallel import decode_threads
 from .seeding import torch_generator
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -191,7 +192,7 @@ def check_image_file(path) -> str | None:
 
 
 class ImageReadError(ValueError):
-    """An image file that cannot be read; ``str()`` is one line naming the file.
+    r"""An image file that cannot be read; ``str()`` is one line naming the file.
 
     It survives a DataLoader worker process: torch re-raises a worker's exception as
     ``type(err)("Caught ImageReadError in DataLoader worker process N.\nOriginal Traceback ...")``,
@@ -288,7 +289,7 @@ def _folder(path, image_size, holdout, seed):
     if len(files) < 2:
         raise ValueError(f"image folder {root} holds {len(files)} image(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                          "need at least 2 to split off a held-out set")
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:   # decoders release the GIL
+    with ThreadPoolExecutor(max_workers=decode_threads()) as pool:   # decoders release the GIL
         reasons = list(pool.map(check_image_file, files))
     bad = [(f, why) for f, why in zip(files, reasons) if why]
     if bad:

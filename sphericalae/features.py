@@ -133,7 +133,7 @@ def features(model, images, *, batch_size: int = 1000) -> torch.Tensor:
 
 
 def fd_cnn(real, fake, model=None) -> float:
-    """FD-CNN: :func:`frechet_distance` on :func:`features` of ``model`` (default: :func:`digit_classifier`)."""
+    """FD-CNN: :func:`sphericalae.metrics.frechet_distance` on :func:`features` of ``model`` (default: :func:`digit_classifier`)."""
     model = digit_classifier()[0] if model is None else model
     return frechet_distance(features(model, real), features(model, fake))
 
@@ -202,6 +202,6 @@ def inception_features(images, *, batch_size: int = 100, device=None) -> torch.T
 
 
 def fid(real, fake, **kwargs) -> float:
-    """FID (Heusel et al. 2017): :func:`frechet_distance` of :func:`inception_features`. Raises
+    """FID (Heusel et al. 2017): :func:`sphericalae.metrics.frechet_distance` of :func:`inception_features`. Raises
     ``FileNotFoundError`` (how to get the weights) when they are not on disk."""
     return frechet_distance(inception_features(real, **kwargs), inception_features(fake, **kwargs))

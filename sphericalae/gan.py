@@ -120,7 +120,7 @@ def _widths(config):
 class Generator(nn.Module):
     """z (n, d) -> images (n, C, H, W) in [0, 1]. With ``spherize_input`` the first step is
     ``z / ||z||`` (:func:`sphericalae.ops.spherize`), then the constant gain sqrt(d) ahead of the
-    first linear layer; :attr:`first_input` keeps the last projected z (the first layer's input
+    first linear layer; ``first_input`` keeps the last projected z (the first layer's input
     before its fixed gain) when ``record`` is on (for tests)."""
 
     def __init__(self, config: GANConfig):

@@ -467,7 +467,7 @@ AutoEncoder.trainer = AutoEncoderTrainer
 
 
 def build(config: ModelConfig | None = None, seed: int = 0, **fields) -> AutoEncoder:
-    """Build an autoencoder from a :class:`~sphericalae.config.ModelConfig` (or its fields as
+    """Build an autoencoder from a :class:`ModelConfig` (or its fields as
     keywords). The initial weights come from ``seed`` alone (stream ``(seed, "init")`` of
     :mod:`sphericalae.seeding`), whatever the state of torch's global generator, which is left
     as it was."""

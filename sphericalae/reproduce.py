@@ -138,7 +138,7 @@ def _literal(value, where: str):
 
 def parse_overrides(items) -> dict:
     """``["device=cuda", "n=5000"]`` -> ``{"device": "cuda", "n": 5000}``. Keys must be Python
-    identifiers; values are parsed as YAML and must be plain literals (see :func:`_literal`)."""
+    identifiers; values are parsed as YAML and must be plain literals: numbers, strings, booleans, null, lists and mappings of these."""
     out = {}
     for item in items or []:
         key, sep, text = str(item).partition("=")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import pickle
 from pathlib import Path

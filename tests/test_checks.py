@@ -1,9 +1,6 @@
 """The shared argument checks (sphericalae.checks), the one array coercion and the one generator
-resolver (sphericalae.seeding.resolve_generator), and the rule that no module imports another's
-private name."""
-import ast
-from pathlib import Path
-
+resolver (sphericalae.seeding.resolve_generator); the rule that no module imports another's
+private name is in test_layout.py."""
 import numpy as np
 import pytest
 import torch
@@ -11,7 +8,6 @@ import torch
 from sphericalae.checks import WrongType, as_float64_array, as_float_tensor, dtype_value, finite_float
 from sphericalae.seeding import resolve_generator
 
-PACKAGE = Path(__file__).resolve().parent.parent / "sphericalae"
 
 
 def test_as_float_tensor_keeps_type_dtype_and_device():
@@ -62,13 +58,3 @@ def test_one_generator_resolver():
     with pytest.raises(WrongType) as err:
         resolve_generator(None, allow_none=False)
     assert "or None" not in str(err.value)
-
-
-def test_no_module_imports_another_modules_private_name():
-    found = []
-    for path in sorted(PACKAGE.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("sphericalae")):
-                found += [f"{path.name}: {a.name}" for a in node.names
-                          if a.name.startswith("_") and not a.name.startswith("__")]
-    assert found == []
