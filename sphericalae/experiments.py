@@ -129,21 +129,22 @@ def code_radius(model, images) -> float:
 
 
 CONVERGED = 0.01
-"""The book's convergence criterion and stop rule: a model is converged when its held-out loss's
-least-squares trend over the last fifth of its epochs changes it by less than 1%
-(:func:`sphericalae.train.convergence`). The studies train every model until then (at least
-:data:`sphericalae.train.MIN_EPOCHS` epochs), ``epochs`` being the cap."""
+"""The book's convergence criterion: a model is converged when its held-out loss's least-squares
+trend over the last fifth of its epochs changes it by less than 1% (:func:`sphericalae.train.convergence`,
+after at least :data:`sphericalae.train.MIN_EPOCHS` epochs). The studies train every kind for the
+same number of epochs and report this criterion at the end; a study with ``converge`` set uses it
+as a stop rule instead."""
 
 
 def study_models(study: DigitStudy = DigitStudy(), data=None, progress=True):
-    """The five digit models x seeds of ``study`` (same architecture, optimizer and data), each
-    trained until it has converged (:data:`CONVERGED`) or for ``study.epochs``, whichever comes
-    first: ``{(kind, seed): (model, history)}``."""
+    """The five digit models x seeds of ``study`` (same architecture, optimizer, data and budget:
+    ``study.epochs`` epochs each, or the stop rule at ``study.converge`` with that cap):
+    ``{(kind, seed): (model, history)}``."""
     from .data import load
 
     data = data or load(study.dataset)
     fields = dict(dataset=study.dataset, epochs=study.epochs, batch_size=study.batch_size, device=study.device,
-                  converge=CONVERGED)
+                  converge=study.converge)
     return trained_grid(STUDY_KINDS, range(study.seeds), {"latent_dim": study.latent_dim}, fields, data,
                         progress=progress)
 

@@ -62,12 +62,15 @@ def _positive(study, *names):
 class DigitStudy(Study):
     """The digit experiments. Models: every kind of :data:`sphericalae.experiments.STUDY_KINDS`
     for seeds 0 .. ``seeds`` - 1 on ``dataset`` with a ``latent_dim``-dimensional code, batches of
-    ``batch_size``, trained until converged or for ``epochs`` (the cap). Then ``n_samples`` decoded
+    ``batch_size``, each trained for ``epochs`` epochs, the same budget for every kind (``converge``
+    None); with ``converge`` a number, the stop rule of :func:`sphericalae.train.convergence` at
+    that criterion instead, ``epochs`` being the cap. Then ``n_samples`` decoded
     samples per prior cell and ``gmm_components`` for the RAE sampler (priors page); ``k``
     neighbours, ``tsne_runs`` maps of at most ``map_digits`` digits (latent page)."""
     dataset: str = "mnist-5k"
     latent_dim: int = 10
-    epochs: int = 150
+    epochs: int = 60
+    converge: float | None = None
     seeds: int = 5
     batch_size: int = 64
     device: str = "auto"
@@ -77,7 +80,7 @@ class DigitStudy(Study):
     tsne_runs: int = 1
     map_digits: int = 5000
 
-    model_fields = ("dataset", "latent_dim", "epochs", "seeds", "batch_size", "device")
+    model_fields = ("dataset", "latent_dim", "epochs", "converge", "seeds", "batch_size", "device")
 
     def __post_init__(self):
         from .data import DATASETS
@@ -86,11 +89,17 @@ class DigitStudy(Study):
             raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(DATASETS)} or folder:PATH")
         _positive(self, "latent_dim", "epochs", "seeds", "batch_size", "n_samples", "gmm_components", "k",
                   "tsne_runs", "map_digits")
+        if self.converge is not None and (isinstance(self.converge, bool) or not isinstance(self.converge, (int, float))
+                                          or not 0 < self.converge < 1):
+            raise ValueError(f"DigitStudy.converge must be None (equal budgets) or a criterion in (0, 1), "
+                             f"got {self.converge!r}")
 
     def summary(self) -> str:
         """The setting in words, as the pages print it."""
-        return (f"{self.dataset}, d = {self.latent_dim}, {self.seeds} seeds, batches of {self.batch_size}, "
-                f"each model trained until its held-out loss levelled off, at most {self.epochs} epochs")
+        how = (f"every model trained for {self.epochs} epochs (the same budget for every kind)"
+               if self.converge is None else
+               f"each model trained until its held-out loss levelled off, at most {self.epochs} epochs")
+        return f"{self.dataset}, d = {self.latent_dim}, {self.seeds} seeds, batches of {self.batch_size}, {how}"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def test_keys_hold_the_model_fields_and_only_the_named_extras():
     (lambda: DigitStudy(dataset="mnist5k"), "unknown dataset 'mnist5k'; valid: .*mnist-5k"),
     (lambda: DigitStudy(seeds=0), "DigitStudy.seeds must be a positive integer"),
     (lambda: DigitStudy(epochs=2.5), "DigitStudy.epochs must be a positive integer"),
+    (lambda: DigitStudy(converge=1.5), r"converge must be None \(equal budgets\) or a criterion in \(0, 1\)"),
 ])
 def test_bad_settings_are_refused_naming_the_valid_ones(make, match):
     with pytest.raises(ValueError, match=match):
@@ -58,3 +59,9 @@ def test_the_verdict_page_reads_the_studies_the_pages_set():
     assert gan == page_study("gan", ROOT / "book")
     with pytest.raises(ValueError, match="scale must be 'book' or 'full'"):
         verdict_studies({"scale": "huge"}, ROOT / "book")
+
+
+def test_equal_budgets_by_default_the_stop_rule_on_request():
+    assert DigitStudy().converge is None and "the same budget for every kind" in DigitStudy().summary()
+    rule = DigitStudy(converge=0.01)
+    assert "levelled off" in rule.summary() and rule.key() != DigitStudy().key()
