@@ -146,8 +146,9 @@ def heatmap(ax, values, rows, cols, *, cbar_label: str, vmin=None, vmax=None, cm
     return im, cbar
 
 
-def class_scatter(ax, xy, labels, names=None, s: float = 4, title: str = "class"):
-    """A 2-d map (t-SNE, PCA) coloured by class, with a class key beside the axes."""
+def class_scatter(ax, xy, labels, names=None, s: float = 4, title: str | None = "class"):
+    """A 2-d map (t-SNE, PCA) coloured by class, with a class key beside the axes (none when
+    ``title`` is None: maps set side by side share one key, from ``ax.get_legend_handles_labels()``)."""
     xy, labels = np.asarray(xy), np.asarray(labels)
     classes = list(np.unique(labels))
     for k, c in enumerate(classes):
@@ -157,6 +158,8 @@ def class_scatter(ax, xy, labels, names=None, s: float = 4, title: str = "class"
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_aspect("equal", adjustable="datalim")
+    if title is None:
+        return None
     return legend_outside(ax, "right", title=title, markerscale=3, handletextpad=0.2)
 
 

@@ -88,6 +88,9 @@ def test_class_scatter_has_one_key_entry_per_class():
     leg = plots.class_scatter(ax, xy, labels)
     assert [t.get_text() for t in leg.get_texts()] == ["0", "1", "2"]
     assert leg.get_title().get_text() == "class"
+    fig, ax = plt.subplots(figsize=plots.figsize(0.8, 0.8))        # side by side: no key of its own
+    assert plots.class_scatter(ax, xy, labels, title=None) is None and ax.get_legend() is None
+    assert ax.get_legend_handles_labels()[1] == ["0", "1", "2"]      # ... but the handles for a shared one
 
 
 def test_image_rows_shows_images_at_the_asked_size():
