@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["fmt", "fmt_p", "fmt_mean_sd", "table", "format_frame", "NAMES", "name", "outcome_words",
-           "evidence_table"]
+           "evidence_table", "verdict_findings", "verdict_sentence"]
 
 NBSP = "\u00a0"
 PM = f"{NBSP}±{NBSP}"
@@ -275,3 +275,45 @@ def evidence_table(verdicts, *, side=False, caption=None):
                          f"a − b [{100 * c.ci_level:.0f}% interval]": f"{fmt(c.diff)} [{fmt(lo)}, {fmt(hi)}]",
                          "test": c.test, "p (Holm)": fmt_p(c.p_adj), "outcome": outcome_words(c)})
     return table(pd.DataFrame(rows), index=False, caption=caption)
+
+
+_IN_TEXT = {"vae": "the VAE", "ae": "the plain AE", "ae+gmm": "the AE with a fitted mixture"}
+
+
+def _said(key) -> str:
+    """A model's name inside a sentence ("the VAE", "SAE")."""
+    return _IN_TEXT.get(key, name(key))
+
+
+def _finding(c, pair: bool) -> str:
+    who = "" if pair else f"{_said(c.a)} against {_said(c.b)}, "
+    lo, hi = c.ci
+    if c.winner is not None:
+        return (f"{who}{_said(c.winner)} is better on {c.metric} (a − b = {fmt(c.diff)}, "
+                f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}], Holm-adjusted p {_p_words(c.p_adj)})")
+    if c.outcome == "equivalent":
+        return f"{who}the two are equivalent on {c.metric} (the difference lies within ±{fmt(c.margin)})"
+    return (f"{who}the data cannot tell the two apart on {c.metric} (a − b = {fmt(c.diff)}, "
+            f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}])")
+
+
+def _p_words(p) -> str:
+    text = fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def verdict_findings(v) -> str:
+    """What each comparison of a verdict (:class:`sphericalae.claims.Verdict`) found, in plain
+    sentences, with the interval and the adjusted p-value; ``v.ours`` for a row without comparisons."""
+    comps = list(v.evidence)
+    if not comps:
+        return f"{v.ours[:1].upper()}{v.ours[1:]}."
+    pair = len({(c.a, c.b) for c in comps}) == 1
+    text = (f"{_said(comps[0].a)} against {_said(comps[0].b)}: " if pair else "") + \
+        "; ".join(_finding(c, pair) for c in comps)
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+def verdict_sentence(v) -> str:
+    """A verdict in plain sentences: its outcome, then :func:`verdict_findings`."""
+    return f"{v.outcome.capitalize()}. {verdict_findings(v)}"

@@ -128,3 +128,18 @@ def test_evidence_table_states_interval_level_test_and_outcome_in_words():
     assert frame["a vs b"].tolist() == ["SAE vs VAE", "S-VAE vs VAE"]
     assert frame["test"].tolist() == ["Welch's t-test"] * 2
     assert fmt_p(1e-7) == "< 0.001" and fmt_p(0.0123) == "0.0123" and fmt_p(1.0) == "1"
+
+
+def test_verdict_sentence_states_each_finding_in_words():
+    import numpy as np
+
+    from sphericalae import claims
+    from sphericalae.display import verdict_sentence
+
+    rng = np.random.default_rng(0)
+    rows = [{"model": m, "seed": s, "MSE": 0.01 + 0.002 * (m == "sae") + rng.random() * 1e-4,
+             "SWD": 1 + rng.random(), "FD-CNN": 10 + 0.01 * rng.random()} for m in ("sae", "vae") for s in range(5)]
+    text = verdict_sentence(claims.table2(rows))
+    assert text.startswith("Does not hold. SAE against the VAE: the VAE is better on MSE")
+    assert "the data cannot tell the two apart on SWD" in text and "equivalent on FD-CNN" in text
+    assert "a better" not in text and "sae" not in text.replace("SAE", "")
