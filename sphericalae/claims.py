@@ -39,7 +39,8 @@ __all__ = ["Verdict", "OUTCOMES", "RULES", "Margin", "MARGINS", "margin_table", 
            "prior_robustness", "ROBUSTNESS_COMPARATORS", "raw_draws", "rae_sampler", "margins", "MARGIN_DISTANCE",
            "MARGIN_COMPARATORS", "TABLE2_METRICS", "table1_gan",
            "gan_cells", "statement", "WANTED", "TABLE1_STATEMENTS", "table1_statements", "spreads",
-           "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "closed_form", "not_testable"]
+           "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "closed_form", "not_testable",
+           "RECORD_FIELDS", "verdict_records", "write_verdict_table"]
 
 OUTCOMES = ("holds", "holds in part", "does not hold", "inconclusive", "not testable here")
 
@@ -600,3 +601,71 @@ def stored_verdicts(path=None):
     except (ValueError, AttributeError) as err:
         raise ValueError(f"{path}: not a stored verdict table ({err})") from None
     return doc
+
+
+# --- every verdict with its numbers, for download ----------------------------------------------------
+
+RECORD_FIELDS = ("key", "claim", "verdict", "role", "metric", "a", "b", "mean_a", "mean_b", "diff", "ci_low",
+                 "ci_high", "ci_level", "test", "p_adj", "p_equiv_adj", "margin", "n_a", "n_b", "outcome", "ours")
+"""The fields of :func:`verdict_records`, in the order of the downloadable table's columns."""
+
+
+def _number(x):
+    """``x`` as a float, None when it is not finite (JSON has no NaN or infinity)."""
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def verdict_records(verdicts) -> list:
+    """Every verdict with its numbers, one dict per comparison (fields :data:`RECORD_FIELDS`):
+    the claim's ``key``, ``claim`` and ``verdict`` (its outcome), ``role`` (``"evidence"``, or
+    ``"side"`` for side evidence, outside the verdict), the comparison's ``metric``, sides ``a``
+    and ``b``, ``mean_a``, ``mean_b``, ``diff`` (a - b), its interval ``ci_low``, ``ci_high`` at
+    ``ci_level``, ``test``, Holm-adjusted ``p_adj`` and ``p_equiv_adj`` (TOST), ``margin`` (the
+    metric's units), ``n_a``, ``n_b``, ``outcome`` (the comparison's) and ``ours`` (the verdict's
+    line of numbers). A verdict without comparisons (closed form, not testable here) gives one
+    record whose comparison fields are None. Non-finite numbers are None."""
+    out = []
+    for v in verdicts:
+        head = {"key": v.key, "claim": v.claim, "verdict": v.outcome}
+        comps = [("evidence", c) for c in v.evidence] + [("side", c) for c in v.side]
+        if not comps:
+            out.append({**dict.fromkeys(RECORD_FIELDS), **head, "ours": v.ours})
+        for role, c in comps:
+            out.append({**head, "role": role, "metric": c.metric, "a": c.a, "b": c.b,
+                        "mean_a": _number(c.mean_a), "mean_b": _number(c.mean_b), "diff": _number(c.diff),
+                        "ci_low": _number(c.ci[0]), "ci_high": _number(c.ci[1]), "ci_level": _number(c.ci_level),
+                        "test": c.test, "p_adj": _number(c.p_adj), "p_equiv_adj": _number(c.p_equiv_adj),
+                        "margin": _number(c.margin), "n_a": int(c.n_a), "n_b": int(c.n_b), "outcome": c.outcome,
+                        "ours": v.ours})
+    return out
+
+
+def write_verdict_table(verdicts, path):
+    """Write :func:`verdict_records` of ``verdicts`` to ``path``, atomically (its folder made when
+    missing): CSV when it ends in ``.csv`` (a header row of :data:`RECORD_FIELDS`, None as an empty
+    cell, numbers at full precision), JSON when ``.json`` (a list of objects, None as null). Any
+    other extension raises ValueError. Returns the path."""
+    import csv
+    import io
+    import json
+    from pathlib import Path
+
+    from .runfiles import write_text_atomic
+
+    path = Path(path)
+    kind = path.suffix.lower()
+    records = verdict_records(verdicts)
+    if kind == ".csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=RECORD_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        text = buf.getvalue()
+    elif kind == ".json":
+        text = json.dumps(records, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    else:
+        raise ValueError(f"{path}: the verdict table is written as .csv or .json, not {kind or 'no extension'!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+    return path

@@ -15,6 +15,10 @@ compact, styled HTML table.
 * the index becomes ordinary leading columns and the table has a single header row: no
   index-name row, no empty corner cells.
 
+The verdicts at a glance: `verdict_badge` (an outcome as a coloured badge whose word is always
+written; its colours are the book stylesheet's and `VERDICT_COLORS`), `summary_table` (one row per
+claim: the claim linked to its evidence, the badge, one short line of our numbers, `short_ours`).
+
 The returned pandas Styler renders as HTML in a notebook; its table carries the class
 `sae-table`, which the book's stylesheet (_static/book.css) pads and lets scroll inside its own
 container. `fmt` and `fmt_mean_sd` are the same rules for one number, for prose and captions.
@@ -29,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["fmt", "fmt_p", "fmt_mean_sd", "table", "format_frame", "NAMES", "name", "outcome_words",
-           "evidence_table", "verdict_findings", "verdict_sentence"]
+           "evidence_table", "verdict_findings", "verdict_sentence", "VERDICT_CLASSES", "VERDICT_COLORS",
+           "verdict_badge", "TERMS", "readable_words", "short_claim", "SHORT_CLAIMS", "comparison_parts",
+           "comparison_label", "short_ours", "OURS_LIMIT", "summary_table"]
 
 NBSP = "\u00a0"
 PM = f"{NBSP}±{NBSP}"
@@ -317,3 +323,172 @@ def verdict_findings(v) -> str:
 def verdict_sentence(v) -> str:
     """A verdict in plain sentences: its outcome, then :func:`verdict_findings`."""
     return f"{v.outcome.capitalize()}. {verdict_findings(v)}"
+
+
+# --- the verdicts at a glance ----------------------------------------------------------------------
+
+VERDICT_CLASSES = {"holds": "verdict-holds", "holds in part": "verdict-part", "does not hold": "verdict-fails",
+                   "inconclusive": "verdict-inconclusive", "not testable here": "verdict-untestable"}
+"""The CSS class of each outcome's badge (:data:`sphericalae.claims.OUTCOMES`, in its order); every badge
+also has the class ``verdict``. _static/book.css colours them."""
+
+VERDICT_COLORS = {"holds": "#0072B2", "holds in part": "#56B4E9", "does not hold": "#B84A00",
+                  "inconclusive": "#6E6E6E", "not testable here": "#6E6E6E"}
+"""Each outcome's colour in the light theme: the badge's fill (the dashed border of "not testable
+here", which has no fill) in _static/book.css, and the colour of its points in figures
+(:func:`sphericalae.plots.forest_plot`). Blue against vermillion (Okabe and Ito's colour-blind-safe
+pair), the partial outcome a lighter blue, no decision grey; a test checks that the stylesheet
+agrees and that every badge's text has a contrast of at least 4.5:1."""
+
+
+def verdict_badge(outcome) -> str:
+    """``outcome`` (one of :data:`sphericalae.claims.OUTCOMES`) as an HTML badge,
+    ``<span class="verdict verdict-holds">holds</span>``: the word is always written, the colour
+    (_static/book.css) only adds to it. An unknown outcome raises ValueError naming the valid ones."""
+    if outcome not in VERDICT_CLASSES:
+        raise ValueError(f"unknown outcome {outcome!r}; valid: {', '.join(VERDICT_CLASSES)}")
+    return f'<span class="verdict {VERDICT_CLASSES[outcome]}">{outcome}</span>'
+
+
+TERMS = {"uniform": "uniform", "normal": "normal", "poisson": "Poisson", "chi2": "χ²", "vanilla": "raw",
+         "centerize": "centred", "spherize": "spherized", "centerize+spherize": "Algorithm 1"}
+"""How the book names the priors and pipelines (their keys in :mod:`sphericalae.table1` and the
+studies), word by word in :func:`readable_words`."""
+
+
+def readable_words(text) -> str:
+    """``text`` with every word that is a model key (:data:`NAMES`) or a prior or pipeline key
+    (:data:`TERMS`) replaced by the book's name: ``"chi2 centerize+spherize"`` -> ``"χ² Algorithm 1"``."""
+    return " ".join(NAMES.get(w, TERMS.get(w, w)) for w in str(text).split(" "))
+
+
+SHORT_CLAIMS = {"theorem1": "Theorem 1", "lemma1": "Lemma 1", "theorem2": "Theorem 2", "table2": "Table 2",
+                "ae_ablation": "SAE vs plain AE", "priors": "Any prior", "raw_draws": "Raw draws",
+                "rae": "RAE sampler", "margins": "Class margins", "table1": "Table 1",
+                "table1_low": "Table 1, low d", "svae512": "S-VAE at 512", "table2_ffhq": "Table 2, FFHQ"}
+"""A few words naming each claim of the verdict page (by :attr:`sphericalae.claims.Verdict.key`),
+where a figure has no room for the claim."""
+
+
+def short_claim(v, limit: int = 24) -> str:
+    """A few words naming verdict ``v`` (anything with ``key`` and ``claim``): :data:`SHORT_CLAIMS`
+    by its key, else its claim up to the first ``:`` or ``;`` without a leading "(not in the
+    paper)", cut after a whole word to at most ``limit`` characters (with "…")."""
+    if getattr(v, "key", None) in SHORT_CLAIMS:
+        return SHORT_CLAIMS[v.key]
+    text = re.sub(r"^\(not in the paper\)\s*", "", str(v.claim))
+    return _fit(re.split(r"[:;]", text, maxsplit=1)[0].strip(), limit)
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` when it has at most ``limit`` characters, else its longest run of whole words that
+    fits with "…" after it (a single word longer than ``limit`` is kept whole)."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    words, out = text.split(" "), ""
+    for w in words:
+        if len(out) + len(w) + (1 if out else 0) + 1 > limit:
+            break
+        out = f"{out} {w}" if out else w
+    return (out or words[0]).rstrip(",;:") + "…"
+
+
+OURS_LIMIT = 90
+"""The most characters of a summary table's "ours" line (:func:`short_ours`)."""
+
+
+def _found(c) -> str:
+    """What one comparison found, in a few words (its margin is in the evidence table)."""
+    return f"{readable_words(c.winner)} better" if c.winner is not None else c.outcome
+
+
+def _affixes(values):
+    """Split each of ``values`` (strings) into (common leading words, own words, common trailing
+    words), the common parts shared by all of them; a value keeps at least one own word."""
+    split = [v.split(" ") for v in values]
+    shortest = min(len(s) for s in split)
+    lead = 0
+    while lead < shortest - 1 and len({s[lead] for s in split}) == 1:
+        lead += 1
+    trail = 0
+    while trail < shortest - 1 - lead and len({s[-1 - trail] for s in split}) == 1:
+        trail += 1
+    head, tail = " ".join(split[0][:lead]), " ".join(split[0][len(split[0]) - trail:])
+    return head, [" ".join(s[lead:len(s) - trail]) for s in split], tail
+
+
+def comparison_parts(c, plain_metric: bool = False) -> tuple:
+    """``(a, b, metric)`` of comparison ``c`` in the book's words (:func:`readable_words`); a metric
+    that ends with side a's name (``"FD-CNN uniform centerize+spherize"``) is given without it, and
+    ``plain_metric`` drops its parentheses (``"silhouette (cosine)"`` -> ``"silhouette"``)."""
+    metric = c.metric[:-len(c.a)].strip() if c.metric.endswith(" " + c.a) else c.metric
+    if plain_metric:
+        metric = re.sub(r"\s*\([^)]*\)", "", metric)
+    return readable_words(c.a), readable_words(c.b), metric
+
+
+def comparison_label(c, plain_metric: bool = False) -> str:
+    """Comparison ``c`` in a few words, ``"SAE vs VAE, MSE"`` (:func:`comparison_parts`)."""
+    a, b, metric = comparison_parts(c, plain_metric)
+    return f"{a} vs {b}, {metric}"
+
+
+def _ours_forms(comps, plain_metric=False):
+    """The candidate lines for ``comps``: a head naming what all share (a side that varies is "…"),
+    then the comparisons grouped by what they found."""
+    a, b, metric = (list(side) for side in zip(*(comparison_parts(c, plain_metric) for c in comps)))
+    if len(comps) == 1:
+        return [f"{comparison_label(comps[0], plain_metric)}: {_found(comps[0])}"]
+    fields, own, head = [], [], {}
+    for key, values in (("a", a), ("b", b), ("metric", metric)):
+        if len(set(values)) == 1:
+            head[key] = values[0]
+        else:
+            lead, mine, trail = _affixes(values)
+            head[key] = " ".join(p for p in (lead, "…", trail) if p) if key != "metric" else None
+            fields.append(key)
+            own.append(mine)
+    items = [", ".join(parts) for parts in zip(*own)]
+    pair = f"{head['a']} vs {head['b']}"
+    start = pair + (f", {head['metric']}" if head["metric"] else "")
+    groups = {}
+    for item, c in zip(items, comps):
+        groups.setdefault(_found(c), []).append(item)
+    listed = "; ".join(f"{', '.join(dict.fromkeys(its))}: {found}" for found, its in groups.items())
+    counted = ", ".join(f"{len(its)} {found}" for found, its in groups.items())
+    return [f"{start} · {listed}", f"{start}: {counted}"]
+
+
+def short_ours(v, limit: int = OURS_LIMIT) -> str:
+    """One short line of our numbers for the summary table (at most ``limit`` characters, cut only
+    between words, with "…"). A verdict with evidence (decided comparisons with ``a``, ``b``,
+    ``metric``, ``outcome``, ``winner``): what the comparisons share, then what each found, those
+    that found the same grouped, e.g. ``"SAE vs VAE · MSE, SWD: SAE better; FD-CNN: equivalent"``;
+    when that is too long, without the metric's parenthesis, then as counts (``"…: 2 equivalent,
+    1 inconclusive"``). A verdict without evidence (a closed form, a row not testable here): its
+    ``ours``. Needs no other attribute of :class:`sphericalae.claims.Verdict`."""
+    comps = tuple(getattr(v, "evidence", ()) or ())
+    if not comps:
+        return _fit(v.ours, limit)
+    forms = _ours_forms(comps) + _ours_forms(comps, plain_metric=True)
+    fitting = [f for f in forms if len(f) <= limit]
+    return fitting[0] if fitting else _fit(forms[-1], limit)
+
+
+def summary_table(verdicts, *, caption=None):
+    """The answer on one screen: one row per verdict (:class:`sphericalae.claims.Verdict`) with three
+    columns, "claim" (the claim, a link to its evidence ``v.anchor``), "verdict" (its
+    :func:`verdict_badge`) and "ours" (:func:`short_ours`: at most :data:`OURS_LIMIT` characters).
+    The cells hold HTML (their text escaped, the link and badge not); cells wrap, so the table fits
+    the text column. A pandas Styler, as :func:`table` returns, with the classes ``sae-table`` and
+    ``sae-summary``. Raises ValueError for no verdicts or an unknown outcome."""
+    import html
+
+    verdicts = list(verdicts)
+    if not verdicts:
+        raise ValueError("summary_table needs at least one verdict, got none")
+    rows = [{"claim": f'<a href="{html.escape(str(v.anchor))}">{html.escape(str(v.claim), quote=False)}</a>',
+             "verdict": verdict_badge(v.outcome), "ours": html.escape(short_ours(v), quote=False)} for v in verdicts]
+    styler = table(pd.DataFrame(rows), index=False, caption=caption)
+    return styler.set_table_attributes('class="sae-table sae-summary"')

@@ -10,8 +10,9 @@ hidden checks.
 Helpers: `legend_outside` (a legend beside or under the axes, never over the data),
 `label_lines` (direct labels at the right end of lines), `heatmap` (values with a colour key and,
 optionally, the numbers in the cells), `class_scatter` (a 2-d map coloured by class, with a class
-key), `image_rows` (rows of images, each at least `MIN_IMAGE_PX` pixels wide, rows labelled), and
-`overlay_hist`.
+key), `image_rows` (rows of images, each at least `MIN_IMAGE_PX` pixels wide, rows labelled),
+`overlay_hist`, and `forest_plot` (the verdicts' comparisons with their intervals, on the scale of
+their equivalence margins).
 """
 from __future__ import annotations
 
@@ -226,3 +227,123 @@ def overlay_hist(ax, samples: dict, bins=60, xlabel: str = "", title: str = ""):
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return ax
+
+
+FOREST_LABEL_CHARS = 34   # a forest plot's row label wraps after this many characters
+FOREST_ROW_IN = 0.2       # the height of one line of a row label (inches)
+FOREST_LINEAR_UP_TO = 8   # a wider axis (in margins) turns logarithmic beyond +-2 margins
+
+
+def _forest_rows(verdicts):
+    """The rows of :func:`forest_plot`: per verdict with drawable comparisons, its short name and
+    ``(label, x, lo, hi)`` per comparison, signed so that positive means a better."""
+    import math
+
+    from .display import comparison_label, short_claim
+
+    groups = []
+    for v in verdicts:
+        rows = []
+        for c in getattr(v, "evidence", ()) or ():
+            numbers = (c.diff, *c.ci, c.margin)
+            if not all(math.isfinite(x) for x in numbers) or c.margin <= 0:
+                continue
+            sign = -1.0 if c.lower_is_better else 1.0
+            lo, hi = sorted(sign * x / c.margin for x in c.ci)
+            rows.append((comparison_label(c, plain_metric=True), sign * c.diff / c.margin, lo, hi))
+        if rows:
+            groups.append((short_claim(v), v.outcome, rows))
+    return groups
+
+
+def forest_plot(verdicts, ax=None):
+    """A forest plot of the measured verdicts: for every comparison in a verdict's evidence
+    (:class:`sphericalae.claims.Verdict`, its :class:`sphericalae.rules.Comparison` objects), one
+    line: a point at the difference a - b divided by the comparison's equivalence margin, so that
+    every metric shares one axis, and the comparison's interval (``ci``, at its ``ci_level``, the
+    level of TOST) divided by the same margin. **Sign**: flipped where lower is better, so that
+    right of 0 always means *a better* (a, the first named, is the claim's side in every claim of
+    the book: SAE, the prior after Algorithm 1, the raw draws, the AE with a mixture); the axis
+    label says so. The equivalence band [-1, 1] is shaded and 0 drawn as a line: an interval inside
+    the band is what TOST calls equivalent. Each verdict is a group headed by its short name
+    (:func:`sphericalae.display.short_claim`), its lines labelled "a vs b, metric"; points are
+    coloured by the verdict's outcome in the badges' colours
+    (:data:`sphericalae.display.VERDICT_COLORS`), with a legend of the outcomes shown. Left out:
+    verdicts without evidence (closed forms, rows not testable here), and comparisons whose margin
+    is 0 or whose difference, interval or margin is not finite. An axis wider than
+    ``FOREST_LINEAR_UP_TO`` margins is logarithmic beyond ±2 (symlog), so that a large effect does
+    not squeeze the others. ``ax``: draw into it (its figure keeps its size); default: a new figure
+    of the text column's width whose height grows with the number of lines. Returns the figure.
+    Raises a one-line ValueError for no verdicts or nothing to draw."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from .display import VERDICT_COLORS
+
+    verdicts = list(verdicts)
+    if not verdicts:
+        raise ValueError("forest_plot needs at least one verdict, got none")
+    groups = _forest_rows(verdicts)
+    if not groups:
+        raise ValueError(f"none of the {len(verdicts)} verdicts has a comparison with a finite, positive "
+                         "margin and a finite interval: nothing to draw")
+    ticks, labels, bold, drawn, y = [], [], [], [], 0.0       # y: the bottom of the rows so far (inches)
+
+    def row(text, lines):
+        nonlocal y
+        height = FOREST_ROW_IN * (lines + 0.3)
+        ticks.append(y - height / 2), labels.append(text)
+        y -= height
+        return ticks[-1]
+
+    for title, outcome, rows in groups:
+        row(title, 1), bold.append(True)
+        for label, x, lo, hi in rows:
+            text = textwrap.fill(label, FOREST_LABEL_CHARS, subsequent_indent="  ", break_on_hyphens=False)
+            drawn.append((row(text, text.count("\n") + 1), x, lo, hi, outcome)), bold.append(False)
+        y -= FOREST_ROW_IN * 0.5                                   # a gap between claims
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 1.5 - y), layout="constrained")
+    fig = ax.figure
+    ax.axvspan(-1, 1, color="0.88", zorder=0, lw=0)
+    ax.axvline(0, color="0.3", lw=0.9, zorder=1)
+    for yy, x, lo, hi, outcome in drawn:
+        color = VERDICT_COLORS[outcome]
+        ax.plot([lo, hi], [yy, yy], color=color, lw=2.0, solid_capstyle="butt", zorder=2, gid="forest-interval")
+        ax.plot([x], [yy], "o", ms=6.5, color=color, mec="black", mew=0.7, zorder=3, gid="forest-point")
+    _forest_x_axis(ax, max(max(abs(lo), abs(hi)) for _, _, lo, hi, _ in drawn))
+    ax.set_ylim(y + FOREST_ROW_IN * 0.5, 0)
+    ax.set_yticks(ticks, labels)
+    ax.tick_params(axis="y", length=0)
+    width_px = max(t.get_window_extent().width for t in ax.get_yticklabels())   # any backend's renderer
+    for tick, is_title in zip(ax.get_yticklabels(), bold):    # left-aligned, claims in bold
+        tick.set_fontweight("bold" if is_title else "normal")
+        tick.set_horizontalalignment("left")
+    ax.tick_params(axis="y", pad=width_px * 72 / fig.dpi + 6)
+    ax.spines["left"].set_visible(False)
+    ax.set_xlabel("difference a − b / equivalence margin\n(right of 0: a better; shaded: within the margin)")
+    shown = [o for o in VERDICT_COLORS if any(o == d[4] for d in drawn)]
+    handles = [Line2D([], [], ls="", marker="o", ms=6.5, color=VERDICT_COLORS[o], mec="black", mew=0.7,
+                      label=o) for o in shown]
+    ax.legend(handles=handles, title="verdict of the claim", loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              ncols=len(shown), borderaxespad=0.3, handletextpad=0.2, columnspacing=1.0)
+    return fig
+
+
+def _forest_x_axis(ax, reach):
+    """The forest plot's x axis for intervals reaching ``reach`` margins from 0: linear when that is
+    at most ``FOREST_LINEAR_UP_TO``, else linear within ±2 and logarithmic beyond; ticks at 0, ±1
+    (the margin) and round numbers, written plainly."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
+    extent = max(1.5, reach * 1.08)
+    ax.set_xlim(-extent, extent)
+    if extent > FOREST_LINEAR_UP_TO:
+        ax.set_xscale("symlog", linthresh=2, linscale=1.2)
+        big = [10 ** e for e in range(1, 13) if 10 ** e <= extent] or [5]   # a decade apart: never crowded
+        ticks = sorted({0, 1, 2, *big, *(-t for t in (1, 2, *big))})
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(FixedLocator([]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}".replace("-", "−")))

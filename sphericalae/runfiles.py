@@ -128,9 +128,9 @@ def check_sealed(state, where) -> dict:
 
 
 def write_text_atomic(path, text: str):
-    """Write ``text`` to ``path`` atomically (flushed to disk before the rename)."""
+    """Write ``text`` to ``path`` atomically, in UTF-8 (flushed to disk before the rename)."""
     def write(tmp):
-        with open(tmp, "w") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from sphericalae import claims, paper
+from sphericalae.rules import compare, decide
 from sphericalae.claims import (MARGINS, TABLE1_STATEMENTS, ae_ablation, margins, prior_robustness, rae_sampler,
                                 raw_draws, statement, table1_gan, table1_statements, table2)
 
@@ -342,3 +343,54 @@ def test_a_verdict_row_shows_test_interval_margin_and_n():
     assert row["margin"].startswith("MSE: 5% of the comparator's mean")
     with pytest.raises(ValueError, match="unknown margin"):
         claims.Verdict("k", "c", "p", "holds", "o", "r", "a", margins=("speed",))
+
+
+# --- every verdict with its numbers, for download -------------------------------------------------
+
+def _download_verdicts():
+    rec = table2(_reconstruction_rows("vae", ("win", "loss", "equal")))
+    pri = prior_robustness(_prior_rows(_spreads("win", "noise")))          # 2 comparisons + 3 side
+    lonely = claims.Verdict("lonely", "one seed", "p", "inconclusive", "x", "r", "a",
+                            tuple(decide([compare([1.0], [2.0], "MSE", names=("sae", "vae"))])))
+    closed = claims.closed_form("lemma1", "Lemma 1: distances concentrate at √2", "p", "mean 1.4139", True,
+                                rule="r", anchor="distance.html#lemma-1")
+    return [rec, pri, lonely, closed]
+
+
+def test_verdict_records_hold_every_comparison_with_its_numbers():
+    rec, pri, lonely, closed = verdicts = _download_verdicts()
+    records = claims.verdict_records(verdicts)
+    assert len(records) == 3 + (2 + 3) + 1 + 1
+    assert all(tuple(r) == claims.RECORD_FIELDS for r in records)
+    first, c = records[0], rec.evidence[0]
+    assert (first["key"], first["verdict"], first["role"], first["metric"], first["a"], first["b"]) == \
+        ("table2", rec.outcome, "evidence", "MSE", "sae", "vae")
+    assert (first["diff"], first["ci_low"], first["ci_high"], first["p_adj"], first["margin"]) == \
+        (c.diff, c.ci[0], c.ci[1], c.p_adj, c.margin)
+    assert first["ci_level"] == pytest.approx(0.9) and first["n_a"] == 5 and first["outcome"] == "a better"
+    assert [r["role"] for r in records if r["key"] == "priors"] == ["evidence"] * 2 + ["side"] * 3
+    one = [r for r in records if r["key"] == "lonely"][0]
+    assert one["ci_low"] is None and one["ci_high"] is None and one["mean_a"] == 1.0      # infinite: None
+    last = records[-1]
+    assert last["key"] == "lemma1" and last["verdict"] == "holds" and last["ours"] == "mean 1.4139"
+    assert last["metric"] is None and last["diff"] is None
+
+
+def test_write_verdict_table_as_csv_and_json(tmp_path):
+    import csv
+    import json
+
+    verdicts = _download_verdicts()
+    records = claims.verdict_records(verdicts)
+    out = claims.write_verdict_table(verdicts, tmp_path / "new" / "verdicts.csv")
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(records) and tuple(rows[0]) == claims.RECORD_FIELDS
+    assert float(rows[0]["diff"]) == records[0]["diff"] and rows[-1]["claim"].endswith("√2")
+    assert rows[-1]["diff"] == ""
+    back = json.loads(claims.write_verdict_table(verdicts, tmp_path / "verdicts.json").read_text(encoding="utf-8"))
+    assert back == records
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "verdicts.json"]      # no temporary file left
+    with pytest.raises(ValueError, match=r"\.csv or \.json"):
+        claims.write_verdict_table(verdicts, tmp_path / "verdicts.txt")
+    assert not (tmp_path / "verdicts.txt").exists()

@@ -143,3 +143,156 @@ def test_verdict_sentence_states_each_finding_in_words():
     assert text.startswith("Does not hold. SAE against the VAE: the VAE is better on MSE")
     assert "the data cannot tell the two apart on SWD" in text and "equivalent on FD-CNN" in text
     assert "a better" not in text and "sae" not in text.replace("SAE", "")
+
+
+# --- the verdicts at a glance: badges, their colours, the summary table ----------------------------
+
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from sphericalae import claims  # noqa: E402
+from sphericalae.display import (OURS_LIMIT, VERDICT_CLASSES, VERDICT_COLORS, short_claim, short_ours,  # noqa: E402
+                                 summary_table, verdict_badge)
+from sphericalae.rules import compare, decide  # noqa: E402
+
+CSS = Path(__file__).resolve().parent.parent / "_static" / "book.css"
+PAGE = {"light": ("#ffffff", "#f3f4f5"), "dark": ("#14181e", "#29313d")}   # the theme's background, table stripe
+
+
+def _linear(hex_colour):
+    h = hex_colour.lstrip("#")
+    c = np.array([int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)])
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _contrast(fg, bg):
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+    lum = sorted(float(np.array([0.2126, 0.7152, 0.0722]) @ _linear(c)) for c in (fg, bg))
+    return (lum[1] + 0.05) / (lum[0] + 0.05)
+
+
+def _badge_rules():
+    """{(theme, class): {property: value}} of the stylesheet's badge rules."""
+    rules = {}
+    for selector, body in re.findall(r"([^{}]+)\{([^{}]*)\}", re.sub(r"/\*.*?\*/", "", CSS.read_text(), flags=re.S)):
+        m = re.fullmatch(r'\s*(html\[data-theme="dark"\]\s+)?\.(verdict-[a-z]+)\s*', selector)
+        if m:
+            props = dict((k.strip(), v.strip()) for k, v in (p.split(":", 1) for p in body.split(";") if ":" in p))
+            rules[("dark" if m.group(1) else "light", m.group(2))] = props
+    return rules
+
+
+def test_badge_writes_the_word_with_its_class():
+    assert tuple(VERDICT_CLASSES) == claims.OUTCOMES
+    for outcome, cls in VERDICT_CLASSES.items():
+        assert verdict_badge(outcome) == f'<span class="verdict {cls}">{outcome}</span>'
+    assert len(set(VERDICT_CLASSES.values())) == len(VERDICT_CLASSES)
+    with pytest.raises(ValueError, match="unknown outcome 'holds mostly'; valid: holds, holds in part"):
+        verdict_badge("holds mostly")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_badge_is_styled_with_text_contrast_of_at_least_4_5(theme):
+    rules = _badge_rules()
+    for outcome, cls in VERDICT_CLASSES.items():
+        props = rules[(theme, cls)]
+        fill = props["background-color"].lower()
+        grounds = PAGE[theme] if fill == "transparent" else (fill,)
+        for ground in grounds:
+            assert _contrast(props["color"], ground) >= 4.5, (theme, outcome, ground)
+        assert "nowrap" not in " ".join(props.values())
+
+
+def test_badge_colours_are_the_figures_colours():
+    rules = _badge_rules()
+    for outcome, cls in VERDICT_CLASSES.items():
+        props = rules[("light", cls)]
+        fill = props["background-color"]
+        shown = props["border"].split()[-1] if fill == "transparent" else fill
+        assert shown.lower() == VERDICT_COLORS[outcome].lower(), outcome
+
+
+def _lab(rgb_linear):
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) \
+        @ np.clip(rgb_linear, 0, 1) / np.array([0.95047, 1, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+# Viénot, Brettel and Mollon (1999): protanopia and deuteranopia in linear RGB
+CVD = {"typical": np.eye(3),
+       "protanopia": np.array([[0.11238, 0.88762, 0], [0.11238, 0.88762, 0], [0.00401, -0.00401, 1]]),
+       "deuteranopia": np.array([[0.29275, 0.70725, 0], [0.29275, 0.70725, 0], [-0.02234, 0.02234, 1]])}
+
+
+@pytest.mark.parametrize("vision", list(CVD))
+def test_outcome_colours_stay_apart_for_colour_blind_readers(vision):
+    """The four filled outcomes differ by at least 20 (CIE76 colour difference) as a reader with
+    that vision sees them (red against green would fail here)."""
+    filled = ["holds", "holds in part", "does not hold", "inconclusive"]
+    seen = {o: _lab(CVD[vision] @ _linear(VERDICT_COLORS[o])) for o in filled}
+    for i, a in enumerate(filled):
+        for b in filled[i + 1:]:
+            assert np.linalg.norm(seen[a] - seen[b]) >= 20, (vision, a, b)
+
+
+WIN = (np.array([1.0, 1.01, 0.99, 1.0]), np.array([2.0, 2.02, 1.98, 2.0]))        # a lower: a better
+SAME = (np.array([5.0, 5.001, 4.999, 5.0]), np.array([5.0, 4.999, 5.001, 5.0]))    # equivalent
+NOISY = (np.array([5.0, 7.0, 3.0, 5.5]), np.array([5.0, 3.0, 7.0, 4.5]))          # inconclusive
+
+
+def _verdict(evidence, outcome="holds", **kw):
+    fields = dict(key="k", claim="a claim", paper="p", outcome=outcome, ours="x", rule="r", anchor="page.html#s")
+    return claims.Verdict(**{**fields, **kw}, evidence=tuple(evidence))
+
+
+def test_short_ours_names_what_each_comparison_found_in_the_books_words():
+    comps = decide([compare(*WIN, "MSE", names=("sae", "vae")), compare(*SAME, "SWD", names=("sae", "vae")),
+                    compare(*WIN, "FD-CNN", names=("sae", "vae"))])
+    assert short_ours(_verdict(comps)) == "SAE vs VAE · MSE, FD-CNN: SAE better; SWD: equivalent"
+    cells = decide(compare(*g, f"FD-CNN {p} centerize+spherize", names=(f"{p} centerize+spherize", "normal vanilla"),
+                           paired=True) for g, p in ((SAME, "uniform"), (NOISY, "poisson"), (SAME, "chi2")))
+    line = short_ours(_verdict(cells))
+    assert line == "… Algorithm 1 vs normal raw, FD-CNN · uniform, χ²: equivalent; Poisson: inconclusive"
+    win = decide([compare(*WIN, "FD-CNN chi2 centerize+spherize", names=("chi2 centerize+spherize", "normal vanilla"),
+                          paired=True)])
+    named = short_ours(_verdict(win))
+    assert named == "χ² Algorithm 1 vs normal raw, FD-CNN: χ² Algorithm 1 better"
+    for text in (line, named):
+        assert not re.search(r"chi2|centerize|vanilla|\bsae\b|\bvae\b", text)     # no internal key
+
+
+def test_short_ours_is_short_and_cuts_between_words():
+    many = decide(compare(*WIN, f"a rather long metric name number {k} (with a long note)", names=("sae", f"m{k}"))
+                  for k in range(8))
+    line = short_ours(_verdict(many))
+    assert len(line) <= OURS_LIMIT and "long note" not in line and line.endswith("SAE better")   # as counts
+    long = "the closed form gives " + " ".join(f"value{k} = {k}.25" for k in range(20))
+    cut = short_ours(_verdict((), ours=long))
+    assert len(cut) <= OURS_LIMIT and cut.endswith("…")
+    kept = cut[:-1]
+    assert long.startswith(kept) and long[len(kept)] == " "                  # whole words only
+    assert short_ours(_verdict((), ours="99.01% (closed form)")) == "99.01% (closed form)"
+
+
+def test_short_claim_names_a_claim_in_a_few_words():
+    assert short_claim(SimpleNamespace(key="table2", claim="Table 2's direction, on digits: ...")) == "Table 2"
+    other = short_claim(SimpleNamespace(key="new", claim="(not in the paper) SAE's gain is the sphere's: SAE beats"))
+    assert other == "SAE's gain is the…" and len(other) <= 24
+
+
+def test_summary_table_has_three_columns_of_unescaped_html():
+    v = _verdict(decide([compare(*WIN, "MSE", names=("sae", "vae"))]), claim="SAE < VAE & more",
+                 anchor="training.html#table-2")
+    none = _verdict((), outcome="not testable here", ours="needs FFHQ", anchor="faces.html#full")
+    styler = summary_table([v, none])
+    assert list(styler.data.columns) == ["claim", "verdict", "ours"]
+    html = styler.to_html()
+    assert '<a href="training.html#table-2">SAE &lt; VAE &amp; more</a>' in html
+    assert '<span class="verdict verdict-holds">holds</span>' in html
+    assert '<span class="verdict verdict-untestable">not testable here</span>' in html
+    assert ">SAE vs VAE, MSE: SAE better<" in html and ">needs FFHQ<" in html
+    assert 'class="sae-table sae-summary"' in html and "nowrap" not in html
+    with pytest.raises(ValueError, match="at least one verdict"):
+        summary_table([])

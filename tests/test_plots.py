@@ -109,3 +109,67 @@ def test_image_rows_shows_images_at_the_asked_size():
     assert {t.get_text() for t in fig.texts} == {"SAE", "VAE"}
     with pytest.raises(ValueError):
         plots.image_rows({"x": imgs}, cell_px=20)
+
+
+# --- the forest plot of the verdicts -------------------------------------------------------------------
+
+from sphericalae import claims  # noqa: E402
+from sphericalae.display import VERDICT_COLORS  # noqa: E402
+from sphericalae.rules import compare, decide  # noqa: E402
+
+LOW = np.array([1.0, 1.01, 0.99, 1.0])
+HIGH = 2 * LOW
+
+
+def _verdict(comps, outcome="holds", key="k"):
+    return claims.Verdict(key, "a claim: in words", "p", outcome, "x", "r", "page.html#s", tuple(decide(comps)))
+
+
+def _drawn(fig, gid):
+    return [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == gid]
+
+
+def test_forest_plot_draws_one_interval_per_comparison_with_a_finite_positive_margin():
+    table = _verdict([compare(LOW, HIGH, "MSE", names=("sae", "vae")),                      # drawn
+                      compare(LOW, HIGH, "SWD", names=("sae", "vae"), margin=0.0),          # margin 0: left out
+                      compare(LOW, HIGH, "FD-CNN", names=("sae", "vae"))], "holds in part", key="table2")
+    lonely = _verdict([compare([1.0], [2.0], "MSE", names=("sae", "ae"))], "inconclusive")   # n = 1: infinite interval
+    higher = _verdict([compare(HIGH, LOW, "silhouette", names=("sae", "vae"), lower_is_better=False, margin=0.1)])
+    closed = claims.closed_form("theorem1", "Theorem 1", "p", "99%", True, rule="r", anchor="volume.html#t")
+    fig = plots.forest_plot([table, lonely, higher, closed])
+    intervals = _drawn(fig, "forest-interval")
+    assert len(intervals) == 3 == len(_drawn(fig, "forest-point"))
+    # right of 0 is "a better" whichever way the metric points: SAE's lower MSE and higher silhouette
+    points = [ln.get_xdata()[0] for ln in _drawn(fig, "forest-point")]
+    assert all(x > 1 for x in points)
+    assert points[0] == pytest.approx(1.0 / (0.05 * 2.0))          # diff / margin: 1 / (5% of 2)
+    colours = [matplotlib.colors.to_hex(ln.get_color()) for ln in intervals]
+    assert colours == [VERDICT_COLORS["holds in part"].lower()] * 2 + [VERDICT_COLORS["holds"].lower()]
+    ax = fig.axes[0]
+    assert "equivalence margin" in ax.get_xlabel() and "a better" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["holds", "holds in part"]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "Table 2" and "SAE vs VAE, MSE" in labels and "SAE vs VAE, SWD" not in labels
+    assert plots.readable(fig)
+
+
+def test_forest_plot_grows_with_its_lines_and_its_labels_never_overlap():
+    def verdict(k):
+        return _verdict([compare(LOW * (1 + j / 10), HIGH, f"metric {j} with a long name that wraps (a note)",
+                                 names=("sae", "vae")) for j in range(k)])
+    small, big = plots.forest_plot([verdict(2)]), plots.forest_plot([verdict(3), verdict(6)])
+    assert big.get_figheight() > small.get_figheight() + 1
+    for fig in (small, big):
+        assert plots.readable(fig)
+        fig.canvas.draw()
+        boxes = [t.get_window_extent() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+        assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_forest_plot_refuses_nothing_to_draw():
+    with pytest.raises(ValueError, match="at least one verdict") as err:
+        plots.forest_plot([])
+    assert "\n" not in str(err.value)
+    closed = claims.closed_form("theorem1", "Theorem 1", "p", "99%", True, rule="r", anchor="volume.html#t")
+    with pytest.raises(ValueError, match="nothing to draw"):
+        plots.forest_plot([closed])
