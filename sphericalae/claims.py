@@ -450,33 +450,38 @@ def not_testable(key, claim, paper, ours, why, anchor):
 
 # --- every row of the verdict page, as the verdict page and the intro compute them -----------------
 
-def geometry_verdicts(w2_points=250):
-    """Theorem 1 and Lemma 1 (closed forms) and Theorem 2 (exact W2 between sets, m = 512)."""
+def geometry_verdicts(w2=None):
+    """Theorem 1 and Lemma 1 (closed forms) and Theorem 2 (exact W2 between sets, m = 512, the very
+    calls the Wasserstein page makes at its setting ``w2``, a :class:`sphericalae.studies.W2Study`:
+    two normal sets after Algorithm 1, chi-squared against normal after Algorithm 1, two
+    chi-squared sets spherized only)."""
     from . import paper
+    from .studies import W2Study
     from .theory import pairwise_distance_moments, volume_fraction, w2_between_priors
 
+    w2 = W2Study() if w2 is None else w2
     shell = 1 - float(volume_fraction(paper.VOLUME_R512["annulus_width"], 512))
     mean, sd = pairwise_distance_moments(512)
     close = abs(mean - paper.LEMMA1_R512["mean"]) < 5e-5 and abs(sd - paper.LEMMA1_R512["sd"]) < 5e-5
-    cases = [("normal", "normal", "centerize+spherize"), ("normal", "chi2", "centerize+spherize"),
-             ("chi2", "chi2", "spherize")]
-    lv = {c: w2_between_priors(*c[:2], 512, w2_points, reps=2, pipeline=c[2]).mean() for c in cases}
+    cases = [("normal", "normal", None), ("chi2", "normal", None), ("chi2", "chi2", "spherize")]
+    lv = {c: w2_between_priors(*c[:2], 512, w2.n_main, reps=w2.reps, seed=w2.seed, pipeline=c[2]).mean()
+          for c in cases}
     common = abs(lv[cases[1]] - lv[cases[0]])
     off = abs(lv[cases[2]] - lv[cases[0]])
     t2 = "holds in part" if common < 0.02 and off > 0.1 else ("holds" if common < 0.02 else "does not hold")
     return [
         closed_form("theorem1", "Theorem 1: volume concentrates in a thin shell",
                     "ℝ⁵¹²: the outer 0.9% shell holds 99% of the volume", f"{100 * shell:.2f}% (closed form)",
-                    shell >= 0.99, rule="share >= 99%", anchor="volume.html#theorem-1"),
+                    shell >= 0.99, rule="share >= 99%", anchor="volume.html#theorem-1-measured"),
         closed_form("lemma1", "Lemma 1: pairwise distances concentrate at √2", "ℝ⁵¹²: mean 1.4139, sd 0.0313",
                     f"mean {mean:.4f}, sd {sd:.4f} (closed form)", close, rule="equal to the paper's 4 decimals",
-                    anchor="distance.html#lemma-1"),
+                    anchor="distance.html#lemma-1-measured"),
         Verdict("theorem2", "Theorem 2: W2 between sets converges to a common value",
                 "whatever the distributions, after Algorithm 1", t2,
-                f"m = 512, {w2_points} points: normal-normal {lv[cases[0]]:.3f}, normal-chi2 {lv[cases[1]]:.3f}; "
-                f"spherize only, chi2-chi2 {lv[cases[2]]:.3f}",
+                f"m = 512: normal {lv[cases[0]]:.4f}, χ² vs normal {lv[cases[1]]:.4f}; spherized χ² "
+                f"{lv[cases[2]]:.4f}",
                 "common level within 0.02 after Algorithm 1; in part when sets that are not centred miss it "
-                "by > 0.1", "wasserstein.html#theorem-2")]
+                "by > 0.1", "wasserstein.html#theorem-2-measured")]
 
 
 def digit_verdicts(study=None):
@@ -528,10 +533,11 @@ def untestable_verdicts():
                          "needs the full-scale run of the faces page", "faces.html#faces-full-scale")]
 
 
-def all_verdicts(digits=None, gan=None, w2_points=250):
-    """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`)
-    and ``gan`` (:class:`sphericalae.studies.GanStudy`), the book's when None, and the margins
-    verdict with Euclidean distance: ``(verdicts, margins_euclidean)``."""
+def all_verdicts(digits=None, gan=None, w2=None):
+    """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`),
+    ``gan`` (:class:`sphericalae.studies.GanStudy`) and ``w2`` (:class:`sphericalae.studies.W2Study`),
+    the book's when None, and the margins verdict with Euclidean distance:
+    ``(verdicts, margins_euclidean)``."""
     from .experiments import DIGIT_STUDIES, compute_in_parallel, study_models
     from .studies import DigitStudy, GanStudy
     from .table1 import table1_study, trained_gans
@@ -544,7 +550,7 @@ def all_verdicts(digits=None, gan=None, w2_points=250):
     compute_in_parallel([(fn, digits) for fn in DIGIT_STUDIES] + [(table1_study, g) for g in gans],
                         digits.device)                   # then every study side by side (cached)
     rows, euclidean = digit_verdicts(digits)
-    return (geometry_verdicts(w2_points) + rows + [gan_verdict(gan), gan_verdict(gan, low=True)]
+    return (geometry_verdicts(w2) + rows + [gan_verdict(gan), gan_verdict(gan, low=True)]
             + untestable_verdicts(), euclidean)
 
 

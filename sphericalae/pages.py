@@ -4,18 +4,19 @@ very settings the experiment pages run at.
 
 * :data:`STUDIES`: each study's settings class (:mod:`sphericalae.studies`) and the pages that set it.
 * :func:`page_study`: a study as its pages set it, optionally at the full scale of ``reproduce.yml``.
-* :func:`verdict_studies`: the two studies the verdict page's parameters ask for.
+* :func:`verdict_studies`: the three studies the verdict page's parameters ask for.
 * :func:`repository_root`: the checkout holding ``reproduce.yml``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .studies import DigitStudy, GanStudy
+from .studies import DigitStudy, GanStudy, W2Study
 
 __all__ = ["STUDIES", "page_study", "verdict_studies", "repository_root"]
 
-STUDIES = {"digits": (DigitStudy, ("training", "priors", "latent")), "gan": (GanStudy, ("gan_table1",))}
+STUDIES = {"digits": (DigitStudy, ("training", "priors", "latent")), "gan": (GanStudy, ("gan_table1",)),
+           "w2": (W2Study, ("wasserstein",))}
 """Each study's settings class and the pages whose parameters cells set it (the first page owns
 the model fields)."""
 
@@ -39,10 +40,10 @@ def page_study(name: str, book="book", plan=None, **changes):
 
 
 def verdict_studies(params: dict, book="book"):
-    """``(digits, gan)``: the studies the verdict page's ``params`` ask for (its parameters cell:
-    ``digits`` and ``gan``, mappings of fields to change; ``scale``: ``"book"``, or ``"full"`` for
-    the full scale of ``reproduce.yml``'s entries of the studies' pages), the pages' settings
-    otherwise (:func:`page_study`)."""
+    """``(digits, gan, w2)``: the studies the verdict page's ``params`` ask for (its parameters cell:
+    ``digits``, ``gan`` and ``w2``, mappings of fields to change; ``scale``: ``"book"``, or
+    ``"full"`` for the full scale of ``reproduce.yml``'s entries of the studies' pages), the pages'
+    settings otherwise (:func:`page_study`)."""
     scale = params.get("scale", "book")
     if scale not in ("book", "full"):
         raise ValueError(f"scale must be 'book' or 'full', got {scale!r}")
@@ -51,8 +52,8 @@ def verdict_studies(params: dict, book="book"):
         from .reproduce import load_plan
 
         plan = load_plan(repository_root() / "reproduce.yml")
-    return (page_study("digits", book, plan, **(params.get("digits") or {})),
-            page_study("gan", book, plan, **(params.get("gan") or {})))
+    return tuple(page_study(name, book, plan, **(params.get(key) or {}))
+                 for name, key in (("digits", "digits"), ("gan", "gan"), ("w2", "w2")))
 
 
 def repository_root(start=None):

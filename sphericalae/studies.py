@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Study", "DigitStudy", "GanStudy", "GENERATORS"]
+__all__ = ["Study", "DigitStudy", "GanStudy", "W2Study", "GENERATORS"]
 
 GENERATORS = {"spherized": True, "raw": False}
 """The two generators of the GAN page: name -> ``spherize_input`` (see :mod:`sphericalae.gan`)."""
@@ -141,3 +141,17 @@ class GanStudy(Study):
         return (f"{self.arch} generators of width {self.width} on {self.dataset}, {self.epochs} epochs, "
                 f"training seeds {', '.join(map(str, self.seeds))}, {self.n_samples} samples per cell, "
                 f"{self.reps} repetitions")
+
+
+@dataclass(frozen=True)
+class W2Study(Study):
+    """Theorem 2 measured (the Wasserstein page): ``reps`` independent pairs of sets of ``n_main``
+    points, streams from ``seed`` (:func:`sphericalae.theory.w2_between_priors`)."""
+    n_main: int = 250
+    reps: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        _positive(self, "n_main", "reps")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"W2Study.seed must be an integer >= 0, got {self.seed!r}")

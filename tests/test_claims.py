@@ -394,3 +394,20 @@ def test_write_verdict_table_as_csv_and_json(tmp_path):
     with pytest.raises(ValueError, match=r"\.csv or \.json"):
         claims.write_verdict_table(verdicts, tmp_path / "verdicts.txt")
     assert not (tmp_path / "verdicts.txt").exists()
+
+
+def test_theorem_2_row_quotes_the_wasserstein_pages_own_calls():
+    """One number everywhere: the verdict's Theorem 2 levels are the Wasserstein page's calls
+    (w2_between_priors(q, other or q, m, n_main, reps=reps, seed=seed, pipeline=...)) at m = 512."""
+    from sphericalae.claims import geometry_verdicts
+    from sphericalae.studies import W2Study
+    from sphericalae.theory import w2_between_priors
+
+    w2 = W2Study(n_main=20, reps=2, seed=3)
+    row = {v.key: v for v in geometry_verdicts(w2)}["theorem2"]
+    page = {"normal": w2_between_priors("normal", "normal", 512, 20, reps=2, seed=3, pipeline=None).mean(),
+            "chi2 vs normal": w2_between_priors("chi2", "normal", 512, 20, reps=2, seed=3, pipeline=None).mean(),
+            "spherized chi2": w2_between_priors("chi2", "chi2", 512, 20, reps=2, seed=3, pipeline="spherize").mean()}
+    assert row.ours == (f"m = 512: normal {page['normal']:.4f}, χ² vs normal {page['chi2 vs normal']:.4f}; "
+                        f"spherized χ² {page['spherized chi2']:.4f}")
+    assert row.anchor == "wasserstein.html#theorem-2-measured"

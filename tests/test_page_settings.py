@@ -17,12 +17,12 @@ DIGITS = {"epochs": 2, "seeds": 2}
 SETTINGS = {
     "small": {"training": DIGITS, "priors": {**DIGITS, "n_samples": 200}, "latent": {**DIGITS, "map_digits": 600},
               "gan_table1": {"epochs": 1, "seeds": [0, 1], "reps": 1, "n_samples": 200},
-              "verdict": {"digits": {**DIGITS, "n_samples": 200, "map_digits": 600}, "w2_points": 60,
+              "verdict": {"digits": {**DIGITS, "n_samples": 200, "map_digits": 600}, "w2": {"n_main": 60, "reps": 2},
                           "gan": {"epochs": 1, "seeds": [0, 1], "reps": 1, "n_samples": 200}}},
     "d16": {"training": {**DIGITS, "latent_dim": 16, "seeds": 3}, "latent": {**DIGITS, "latent_dim": 16,
                                                                              "seeds": 3, "map_digits": 600},
             "priors": {**DIGITS, "latent_dim": 16, "seeds": 3, "n_samples": 200},
-            "verdict": {"digits": {**DIGITS, "latent_dim": 16, "seeds": 3, "n_samples": 200}, "w2_points": 60,
+            "verdict": {"digits": {**DIGITS, "latent_dim": 16, "seeds": 3, "n_samples": 200}, "w2": {"n_main": 60, "reps": 2},
                         "gan": {"epochs": 1, "seeds": [1, 2], "reps": 1, "n_samples": 200}}},
 }
 CASES = [(setting, page) for setting, pages in SETTINGS.items() for page in pages]

@@ -49,14 +49,15 @@ def test_page_study_reads_the_pages_parameters_and_a_plan(tmp_path):
     assert (study.seeds, study.epochs, study.n_samples, study.k) == (3, 9, 123, 7)   # the training page wins
     full = page_study("digits", tmp_path, {"priors": {"n_samples": 2000}, "training": {"seeds": 10}}, k=1)
     assert (full.seeds, full.n_samples, full.k) == (10, 2000, 1)
-    with pytest.raises(ValueError, match="unknown study 'faces'; valid: digits, gan"):
+    with pytest.raises(ValueError, match="unknown study 'faces'; valid: digits, gan, w2"):
         page_study("faces", tmp_path)
 
 
 def test_the_verdict_page_reads_the_studies_the_pages_set():
-    digits, gan = verdict_studies({"digits": {"seeds": 2}}, ROOT / "book")
+    digits, gan, w2 = verdict_studies({"digits": {"seeds": 2}, "w2": {"reps": 3}}, ROOT / "book")
     assert digits == page_study("digits", ROOT / "book").replace(seeds=2)
     assert gan == page_study("gan", ROOT / "book")
+    assert w2 == page_study("w2", ROOT / "book").replace(reps=3)
     with pytest.raises(ValueError, match="scale must be 'book' or 'full'"):
         verdict_studies({"scale": "huge"}, ROOT / "book")
 
