@@ -50,7 +50,8 @@ import torch
 from .runfiles import check_sealed, save_atomic, seal
 from .runlock import key_lock
 
-__all__ = ["cached", "cache_path", "cache_root", "source_hash", "dependencies", "imports_in", "module_file", "ENV_VAR"]
+__all__ = ["cached", "cache_path", "cache_root", "source_hash", "code_of", "dependencies", "imports_in", "module_file",
+           "ENV_VAR"]
 
 ENV_VAR = "SPHERICALAE_CACHE"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -118,9 +119,23 @@ def dependencies(modules, package_dir=None) -> list:
     return sorted(seen)
 
 
+def code_of(source) -> bytes:
+    """What a module computes, without its words: the dump of its syntax tree with every docstring and
+    bare string statement removed (comments and layout are not in the tree), so that editing prose
+    invalidates no cached result while any change of code does."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):
+            kept = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                                            and isinstance(s.value.value, str))]
+            node.body = kept or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
 def source_hash(package_dir=None, sources=None) -> str:
-    """sha256 over the relative path and bytes of the package's ``.py`` files: all of them (``sources``
-    None), or the :func:`dependencies` of the module names in ``sources``."""
+    """sha256 over the relative path and the code (:func:`code_of`) of the package's ``.py`` files:
+    all of them (``sources`` None), or the :func:`dependencies` of the module names in ``sources``."""
     root = Path(package_dir) if package_dir is not None else PACKAGE_DIR
     if sources is None:
         paths = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
@@ -129,7 +144,7 @@ def source_hash(package_dir=None, sources=None) -> str:
     h = hashlib.sha256()
     for path in paths:
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
+        h.update(code_of(path.read_bytes()) + b"\0")
     return h.hexdigest()
 
 

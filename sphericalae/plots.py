@@ -275,10 +275,7 @@ def forest_plot(verdicts, ax=None):
     not squeeze the others. ``ax``: draw into it (its figure keeps its size); default: a new figure
     of the text column's width whose height grows with the number of lines. Returns the figure.
     Raises a one-line ValueError for no verdicts or nothing to draw."""
-    import textwrap
-
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
     from .display import VERDICT_COLORS
 
@@ -289,6 +286,27 @@ def forest_plot(verdicts, ax=None):
     if not groups:
         raise ValueError(f"none of the {len(verdicts)} verdicts has a comparison with a finite, positive "
                          "margin and a finite interval: nothing to draw")
+    ticks, labels, bold, drawn, y = _forest_layout(groups)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 1.5 - y), layout="constrained")
+    ax.axvspan(-1, 1, color="0.88", zorder=0, lw=0)
+    ax.axvline(0, color="0.3", lw=0.9, zorder=1)
+    for yy, x, lo, hi, outcome in drawn:
+        color = VERDICT_COLORS[outcome]
+        ax.plot([lo, hi], [yy, yy], color=color, lw=2.0, solid_capstyle="butt", zorder=2, gid="forest-interval")
+        ax.plot([x], [yy], "o", ms=6.5, color=color, mec="black", mew=0.7, zorder=3, gid="forest-point")
+    _forest_x_axis(ax, max(max(abs(lo), abs(hi)) for _, _, lo, hi, _ in drawn))
+    ax.set_ylim(y + FOREST_ROW_IN * 0.5, 0)
+    _forest_labels(ax, ticks, labels, bold)
+    _forest_legend(ax, [o for o in VERDICT_COLORS if any(o == d[4] for d in drawn)])
+    return ax.figure
+
+
+def _forest_layout(groups):
+    """Where each line of :func:`forest_plot` goes: ``(ticks, labels, bold, drawn, y)``, heights in
+    inches from the top (a claim's name, then its wrapped comparison labels, a gap between claims)."""
+    import textwrap
+
     ticks, labels, bold, drawn, y = [], [], [], [], 0.0       # y: the bottom of the rows so far (inches)
 
     def row(text, lines):
@@ -304,32 +322,31 @@ def forest_plot(verdicts, ax=None):
             text = textwrap.fill(label, FOREST_LABEL_CHARS, subsequent_indent="  ", break_on_hyphens=False)
             drawn.append((row(text, text.count("\n") + 1), x, lo, hi, outcome)), bold.append(False)
         y -= FOREST_ROW_IN * 0.5                                   # a gap between claims
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 1.5 - y), layout="constrained")
-    fig = ax.figure
-    ax.axvspan(-1, 1, color="0.88", zorder=0, lw=0)
-    ax.axvline(0, color="0.3", lw=0.9, zorder=1)
-    for yy, x, lo, hi, outcome in drawn:
-        color = VERDICT_COLORS[outcome]
-        ax.plot([lo, hi], [yy, yy], color=color, lw=2.0, solid_capstyle="butt", zorder=2, gid="forest-interval")
-        ax.plot([x], [yy], "o", ms=6.5, color=color, mec="black", mew=0.7, zorder=3, gid="forest-point")
-    _forest_x_axis(ax, max(max(abs(lo), abs(hi)) for _, _, lo, hi, _ in drawn))
-    ax.set_ylim(y + FOREST_ROW_IN * 0.5, 0)
+    return ticks, labels, bold, drawn, y
+
+
+def _forest_labels(ax, ticks, labels, bold):
+    """The row labels, left-aligned, claims in bold; the x label with the sign convention."""
     ax.set_yticks(ticks, labels)
     ax.tick_params(axis="y", length=0)
     width_px = max(t.get_window_extent().width for t in ax.get_yticklabels())   # any backend's renderer
-    for tick, is_title in zip(ax.get_yticklabels(), bold):    # left-aligned, claims in bold
+    for tick, is_title in zip(ax.get_yticklabels(), bold):
         tick.set_fontweight("bold" if is_title else "normal")
         tick.set_horizontalalignment("left")
-    ax.tick_params(axis="y", pad=width_px * 72 / fig.dpi + 6)
+    ax.tick_params(axis="y", pad=width_px * 72 / ax.figure.dpi + 6)
     ax.spines["left"].set_visible(False)
     ax.set_xlabel("difference a − b / equivalence margin\n(right of 0: a better; shaded: within the margin)")
-    shown = [o for o in VERDICT_COLORS if any(o == d[4] for d in drawn)]
+
+
+def _forest_legend(ax, shown):
+    from matplotlib.lines import Line2D
+
+    from .display import VERDICT_COLORS
+
     handles = [Line2D([], [], ls="", marker="o", ms=6.5, color=VERDICT_COLORS[o], mec="black", mew=0.7,
                       label=o) for o in shown]
     ax.legend(handles=handles, title="verdict of the claim", loc="lower center", bbox_to_anchor=(0.5, 1.0),
               ncols=len(shown), borderaxespad=0.3, handletextpad=0.2, columnspacing=1.0)
-    return fig
 
 
 def _forest_x_axis(ax, reach):

@@ -8,7 +8,7 @@ better.
 its own model): Welch's t-test (unequal variances). Two numbers from one trained model or generator
 (``paired=True``: ``a[i]`` and ``b[i]`` are two measurements of unit ``i``): the paired t-test,
 i.e. the one-sample t-test of the differences ``a - b``. Every :class:`Comparison` names its test
-(:attr:`Comparison.test`).
+(``Comparison.test``).
 
 **Equivalence.** Two one-sided tests (TOST, Schuirmann 1987) of "the means differ by ``margin`` or
 more", with the comparison's test; ``margin`` is fixed before the data are seen and stated with every
@@ -141,7 +141,7 @@ class Comparison:
 
     @property
     def ci_level(self) -> float:
-        """The level of :attr:`ci`: 1 - 2 alpha (0.9 at alpha = 0.05), the interval of TOST."""
+        """The level of ``ci``: 1 - 2 alpha (0.9 at alpha = 0.05), the interval of TOST."""
         return 1 - 2 * self.alpha
 
     @property

@@ -66,8 +66,21 @@ def test_source_hash_follows_every_py_file(tmp_path):
     before = source_hash(pkg)
     assert before == source_hash(cache.PACKAGE_DIR)
     with open(pkg / "ops.py", "a") as f:
-        f.write("\n# an edit\n")
+        f.write("\nEDITED = 1\n")
     assert source_hash(pkg) != before
+
+
+def test_prose_edits_keep_the_key_code_edits_change_it(tmp_path):
+    """Docstrings, comments and layout are not what a result depends on: editing them retrains nothing."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(cache.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    before = source_hash(pkg, sources=["sphericalae.models"])
+    text = (pkg / "train.py").read_text()
+    prose = text.replace('"""The one training loop', '"""The one (and only) training loop', 1) + "\n# a comment\n"
+    (pkg / "train.py").write_text(prose)
+    assert prose != text and source_hash(pkg, sources=["sphericalae.models"]) == before
+    (pkg / "train.py").write_text(text.replace("MIN_EPOCHS = 30", "MIN_EPOCHS = 31", 1))
+    assert source_hash(pkg, sources=["sphericalae.models"]) != before
 
 
 def test_source_change_invalidates(tmp_path, monkeypatch):
@@ -123,14 +136,14 @@ def test_editing_a_module_retrains_only_what_depends_on_it(package_copy, edited,
     before = cache.source_hash(package_copy, sources=["sphericalae.models"])
     whole = cache.source_hash(package_copy)
     with open(package_copy / edited, "a") as fh:
-        fh.write("\n# an edit\n")
+        fh.write("\nEDITED = 1\n")
     assert (cache.source_hash(package_copy, sources=["sphericalae.models"]) != before) is retrains
     assert cache.source_hash(package_copy) != whole                  # the whole-package hash sees everything
 
 
 def test_a_new_import_enters_the_key(package_copy):
     before = cache.source_hash(package_copy, sources=["sphericalae.models"])
-    (package_copy / "plots.py").write_text((package_copy / "plots.py").read_text() + "\n# edited\n")
+    (package_copy / "plots.py").write_text((package_copy / "plots.py").read_text() + "\nEDITED = 1\n")
     assert cache.source_hash(package_copy, sources=["sphericalae.models"]) == before
     text = (package_copy / "train.py").read_text()
     (package_copy / "train.py").write_text(text.replace("import torch\n", "import torch\n\nfrom . import plots\n", 1))
