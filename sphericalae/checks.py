@@ -189,7 +189,7 @@ def memory_of(device=None) -> int:
 
 def check_memory(elements: int, itemsize: int, what: str, device=None) -> None:
     """Refuse (``ValueError``, before anything is allocated) a tensor of ``elements`` entries of
-    ``itemsize`` bytes that is larger than the memory of ``device`` (:func:`sphericalae.checks.memory_of`)."""
+    ``itemsize`` bytes that is larger than the memory of ``device`` (``memory_of``)."""
     need, have = int(elements) * int(itemsize), memory_of(device)
     if have and need > have:
         raise ValueError(f"{what} would need {need / 2**30:.3g} GiB, more than the {have / 2**30:.3g} GiB of "

@@ -329,7 +329,7 @@ def verdict_sentence(v) -> str:
 
 VERDICT_CLASSES = {"holds": "verdict-holds", "holds in part": "verdict-part", "does not hold": "verdict-fails",
                    "inconclusive": "verdict-inconclusive", "not testable here": "verdict-untestable"}
-"""The CSS class of each outcome's badge (:data:`sphericalae.claims.OUTCOMES`, in its order); every badge
+"""The CSS class of each outcome's badge (``sphericalae.claims.OUTCOMES``, in its order); every badge
 also has the class ``verdict``. _static/book.css colours them."""
 
 VERDICT_COLORS = {"holds": "#0072B2", "holds in part": "#56B4E9", "does not hold": "#B84A00",
@@ -342,7 +342,7 @@ agrees and that every badge's text has a contrast of at least 4.5:1."""
 
 
 def verdict_badge(outcome) -> str:
-    """``outcome`` (one of :data:`sphericalae.claims.OUTCOMES`) as an HTML badge,
+    """``outcome`` (one of ``sphericalae.claims.OUTCOMES``) as an HTML badge,
     ``<span class="verdict verdict-holds">holds</span>``: the word is always written, the colour
     (_static/book.css) only adds to it. An unknown outcome raises ValueError naming the valid ones."""
     if outcome not in VERDICT_CLASSES:
@@ -366,7 +366,7 @@ SHORT_CLAIMS = {"theorem1": "Theorem 1", "lemma1": "Lemma 1", "theorem2": "Theor
                 "ae_ablation": "SAE vs plain AE", "priors": "Any prior", "raw_draws": "Raw draws",
                 "rae": "RAE sampler", "margins": "Class margins", "table1": "Table 1",
                 "table1_low": "Table 1, low d", "svae512": "S-VAE at 512", "table2_ffhq": "Table 2, FFHQ"}
-"""A few words naming each claim of the verdict page (by :attr:`sphericalae.claims.Verdict.key`),
+"""A few words naming each claim of the verdict page (by ``Verdict.key``),
 where a figure has no room for the claim."""
 
 
