@@ -266,21 +266,26 @@ def outcome_words(c) -> str:
 def evidence_table(verdicts, *, side=False, caption=None):
     """The comparisons behind ``verdicts`` (:class:`sphericalae.claims.Verdict` objects, or lists of
     :class:`sphericalae.rules.Comparison`), one row each: the two sides, the metric, the difference
-    a - b with its interval at the level the test uses (90% beside TOST at alpha 0.05), the test,
-    the Holm-adjusted p-value and the outcome in words. ``side``: a verdict's side evidence (outside
-    the verdict) instead of its evidence. A dict ``{label: verdict or comparisons}`` adds a first
-    column, "statement", with the labels."""
+    a - b with its interval at the level the test uses (90% beside TOST at alpha 0.05), the test
+    (in the caption when every row shares it), the Holm-adjusted p-value and the outcome in words,
+    names in the book's words (:func:`comparison_parts`). ``side``: a verdict's side evidence
+    (outside the verdict) instead of its evidence. A dict ``{label: verdict or comparisons}`` adds a
+    first column, "statement", with the labels."""
     labelled = verdicts.items() if isinstance(verdicts, dict) else ((None, v) for v in verdicts)
     rows = []
     for label, v in labelled:
         comps = v if isinstance(v, (list, tuple)) else (v.side if side else v.evidence)
         for c in comps:
-            lo, hi = c.ci
+            (lo, hi), (a, b, metric) = c.ci, comparison_parts(c)
             rows.append({**({"statement": label} if label is not None else {}),
-                         "a vs b": f"{name(c.a)} vs {name(c.b)}", "metric": c.metric,
+                         "a vs b": f"{name(a)} vs {name(b)}", "metric": metric,
                          f"a − b [{100 * c.ci_level:.0f}% interval]": f"{fmt(c.diff)} [{fmt(lo)}, {fmt(hi)}]",
                          "test": c.test, "p (Holm)": fmt_p(c.p_adj), "outcome": outcome_words(c)})
-    return table(pd.DataFrame(rows), index=False, caption=caption)
+    frame = pd.DataFrame(rows)
+    if len(frame) and frame["test"].nunique() == 1:
+        caption = f"{frame['test'].iloc[0]}; {caption}" if caption else frame["test"].iloc[0]
+        frame = frame.drop(columns="test")
+    return table(frame, index=False, caption=caption)
 
 
 _IN_TEXT = {"vae": "the VAE", "ae": "the plain AE", "ae+gmm": "the AE with a fitted mixture"}

@@ -344,6 +344,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
     try:
         return _run_all(args)
     except PapermillExecutionError as err:
@@ -361,8 +362,9 @@ def main(argv=None) -> int:
         print(f"terminated; the partial notebook and its status are in {args.out}", file=sys.stderr)
         return 143
     finally:
-        if main_thread:
+        if main_thread:        # Ctrl-C works even when started with SIGINT ignored (a background job)
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":

@@ -161,7 +161,10 @@ _INSPECT = """() => {
     body.querySelectorAll('code').forEach(el => { if (!el.closest('pre')) el.remove(); });
     return body.textContent;
   };
-  const rows = [...article.querySelectorAll('tbody tr')].map(tr => ({
+  // the rows of the tables of claims (first header "claim"), not of the tables that explain them
+  const claimTables = [...article.querySelectorAll('table')].filter(t => {
+      const th = t.querySelector('thead th'); return th && th.innerText.trim() === 'claim'; });
+  const rows = claimTables.flatMap(t => [...t.querySelectorAll('tbody tr')]).map(tr => ({
       text: tr.innerText.trim().replace(/\\s+/g, ' ').slice(0, 60),
       links: [...tr.querySelectorAll('a[href]')].map(a => a.href)}));
   return {math: math.length, untypeset, images: imgs.length, broken, scrolling, nanCells,

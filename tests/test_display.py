@@ -122,11 +122,13 @@ def test_evidence_table_states_interval_level_test_and_outcome_in_words():
     same, = decide([compare(rng.normal(5, 0.01, 6), rng.normal(5, 0.01, 6), "FD-CNN", names=("svae", "vae"),
                             rel_margin=0.05)])
     assert outcome_words(win) == "SAE better" and outcome_words(same).startswith("equivalent (±")
-    frame = evidence_table({"claim one": [win, same]}).data
-    assert list(frame.columns) == ["statement", "a vs b", "metric", "a − b [90% interval]", "test", "p (Holm)",
-                                   "outcome"]
+    styler = evidence_table({"claim one": [win, same]})
+    frame = styler.data
+    assert list(frame.columns) == ["statement", "a vs b", "metric", "a − b [90% interval]", "p (Holm)", "outcome"]
     assert frame["a vs b"].tolist() == ["SAE vs VAE", "S-VAE vs VAE"]
-    assert frame["test"].tolist() == ["Welch's t-test"] * 2
+    assert styler.caption == "Welch's t-test"                     # one test for every row: said once
+    paired, = decide([compare([1.0, 2.0, 3.1], [1.1, 2.2, 3.0], "x", names=("raw", "Algorithm 1"), paired=True)])
+    assert evidence_table([[win, paired]]).data["test"].tolist() == ["Welch's t-test", "paired t-test"]
     assert fmt_p(1e-7) == "< 0.001" and fmt_p(0.0123) == "0.0123" and fmt_p(1.0) == "1"
 
 
