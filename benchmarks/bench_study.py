@@ -1,89 +1,68 @@
-"""The cost of the book's default digit study (5 kinds x 5 seeds, every model converged), before and
-after the stop rule, in one run.
+"""The cost of the book's digit study (5 kinds x seeds, the same epochs for every model) at each latent
+dimension of ``--dims``, side by side in one run: by default the book's d = 10 and the paper's
+d_z = 512 (issue 28), so the ratio of the two is measured on one machine at one time.
 
-*Before*: every model trains the fixed budget the slowest kinds need (``--fixed``, 150 epochs: in
-our trial runs Power Spherical and S-VAE needed about 100-110 epochs at the study's batch size 64
-and learning rate 1e-3 to meet the convergence criterion, SAE and AE about 30-45). With ``--full``
-it also prints the criterion after the fixed budget: a fixed budget that suits the slow kinds lets
-the fast ones overfit (their held-out loss rises again), so it need not meet the criterion either. *After*: each
-model stops once converged (``TrainConfig.converge = CONVERGED``, at least ``MIN_EPOCHS`` epochs),
-the cap being the same ``--fixed`` epochs. Both as the study trains: two worker processes of one
-thread each, models cached in a temporary folder (nothing is read from the book's cache).
+For each dimension: the models are trained as a build trains them (worker processes of one thread
+each, :func:`sphericalae.experiments.trained_grid`), into a temporary cache folder (nothing is read
+from the book's cache), then every study the verdict page computes from them (the four digit
+studies, the priors row's noise floor and the training report) side by side. Printed per dimension:
+model-epochs, the summed training CPU seconds of the models (each epoch's own timing), the wall
+time of training and of the studies, and the ratios against the first dimension.
 
-By default the *after* study is trained and timed, and the *before* cost is its per-epoch times
-extended to the fixed budget (each model's mean seconds per epoch x ``--fixed``), which costs
-nothing extra; ``--full`` trains the fixed-budget study too and times it. Also printed: the old
-default (30 epochs for every model, not converged) at the same per-epoch times, and, per kind, the
-epochs each model needed and the criterion's value when it stopped.
+    python benchmarks/bench_study.py [--dims 10 512] [--seeds 5] [--epochs 60]
 
-    python benchmarks/bench_study.py [--seeds 5] [--fixed 150] [--full]
-
-Other levers measured while choosing (trial runs, not repeated here): a batch of 256 at learning
-rate 2e-3 needs more epochs to meet the criterion than it saves per epoch (PS still 3.3% at 150
-epochs); learning rate 2e-3 at batch 64 leaves the VAE's held-out loss 10% higher (99.7 against
-90.2 nats); training the five seeds as one vmap-batched ensemble (torch.func) was not faster than
-five separate models on this CPU (34 against 5 x 6 ms per step for the AE), so it was not adopted.
+``--seeds 1`` measures a fifth of the grid (the per-model costs, and so the ratios, are the same).
 """
 import argparse
 import os
 import tempfile
 import time
 
-import numpy as np
-
-from sphericalae.experiments import CONVERGED, STUDY_KINDS, trained_grid
+from sphericalae.dimension import training_report
+from sphericalae.experiments import DIGIT_STUDIES, STUDY_KINDS, compute_in_parallel, study_models
+from sphericalae.nulls import prior_null_study
 from sphericalae.parallel import jobs
-from sphericalae.train import MIN_EPOCHS, convergence
+from sphericalae.studies import DigitStudy
 
 
-def study(seeds, epochs, converge, root):
-    """Train the study's grid into the cache folder ``root`` (the worker processes read
-    ``$SPHERICALAE_CACHE``); returns (wall seconds, {(kind, seed): history})."""
-    fields = dict(dataset="mnist-5k", epochs=epochs, batch_size=64, device="cpu", converge=converge)
+def measure(study, root):
+    """Train ``study``'s grid and compute its studies into the cache folder ``root``; returns
+    ``{model_epochs, cpu, train_wall, study_wall}``."""
     os.environ["SPHERICALAE_CACHE"] = str(root)
     t0 = time.perf_counter()
-    grid = trained_grid(STUDY_KINDS, range(seeds), {"latent_dim": 10}, fields, progress=False)
-    return time.perf_counter() - t0, {k: h for k, (_, h) in grid.items()}
-
-
-def cpu_seconds(histories, epochs=None):
-    """Summed training seconds of every model; with ``epochs``, each model's mean seconds per epoch
-    times ``epochs``."""
-    per_epoch = {k: np.mean([r["seconds"] for r in h]) for k, h in histories.items()}
-    if epochs is None:
-        return sum(sum(r["seconds"] for r in h) for h in histories.values())
-    return sum(v * epochs for v in per_epoch.values())
+    grid = study_models(study, progress=False)
+    train_wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    compute_in_parallel([(fn, study) for fn in (*DIGIT_STUDIES, prior_null_study, training_report)], "cpu")
+    study_wall = time.perf_counter() - t0
+    histories = [h for _, h in grid.values()]
+    return {"model_epochs": sum(len(h) for h in histories),
+            "cpu": sum(r["seconds"] for h in histories for r in h),
+            "train_wall": train_wall, "study_wall": study_wall}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dims", type=int, nargs="+", default=[10, 512])
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--fixed", type=int, default=150, help="the fixed budget (epochs) of 'before', the cap of 'after'")
-    ap.add_argument("--full", action="store_true", help="train the fixed-budget study too")
+    ap.add_argument("--epochs", type=int, default=DigitStudy().epochs)
     args = ap.parse_args()
-    n = len(STUDY_KINDS) * args.seeds
-    print(f"digit study: {len(STUDY_KINDS)} kinds x {args.seeds} seeds = {n} models, mnist-5k, batch 64, "
-          f"lr 1e-3, {jobs()} worker processes x 1 thread")
+    print(f"digit study: {len(STUDY_KINDS)} kinds x {args.seeds} seeds, mnist-5k, {args.epochs} epochs each, "
+          f"batch 64, {jobs()} worker processes x 1 thread")
+    out = {}
     with tempfile.TemporaryDirectory() as root:
-        wall, hist = study(args.seeds, args.fixed, CONVERGED, root + "/after")
-        after = cpu_seconds(hist)
-        print(f"\nafter (stop rule, criterion {CONVERGED:.0%}, from epoch {MIN_EPOCHS}, cap {args.fixed}): "
-              f"wall {wall:.0f} s, training CPU {after:.0f} s, {sum(len(h) for h in hist.values())} model-epochs")
-        for kind in STUDY_KINDS:
-            runs = [hist[kind, s] for s in range(args.seeds)]
-            print(f"  {kind:>5}: epochs {', '.join(str(len(h)) for h in runs)}; criterion at stop "
-                  f"{', '.join(f'{convergence(h):.2%}' for h in runs)}")
-        if args.full:
-            wall_b, hist_b = study(args.seeds, args.fixed, None, root + "/before")
-            before, how = cpu_seconds(hist_b), f"measured, wall {wall_b:.0f} s"
-            print(f"  criterion after {args.fixed} epochs: largest {max(convergence(h) for h in hist_b.values()):.2%}")
-        else:
-            before, how = cpu_seconds(hist, args.fixed), "each model's s/epoch above x the budget"
-            wall_b = wall * before / after
-        print(f"before (fixed {args.fixed} epochs for every model; {how}): training CPU {before:.0f} s, "
-              f"{n * args.fixed} model-epochs")
-        print(f"old default (30 epochs, not converged), same s/epoch: training CPU {cpu_seconds(hist, 30):.0f} s")
-        print(f"\nratio after / before: {after / before:.2f} (CPU); wall about {wall:.0f} s against {wall_b:.0f} s")
+        for d in args.dims:
+            out[d] = measure(DigitStudy(latent_dim=d, seeds=args.seeds, epochs=args.epochs, device="cpu"),
+                             f"{root}/d{d}")
+            r = out[d]
+            print(f"d = {d:>4}: {r['model_epochs']} model-epochs, training CPU {r['cpu']:.0f} s "
+                  f"({r['cpu'] / r['model_epochs']:.2f} s per model-epoch), wall: training {r['train_wall']:.0f} s, "
+                  f"studies {r['study_wall']:.0f} s", flush=True)
+    base = out[args.dims[0]]
+    for d in args.dims[1:]:
+        r = out[d]
+        print(f"ratio d = {d} / d = {args.dims[0]}: training CPU {r['cpu'] / base['cpu']:.2f}, training wall "
+              f"{r['train_wall'] / base['train_wall']:.2f}, studies wall {r['study_wall'] / base['study_wall']:.2f}")
 
 
 if __name__ == "__main__":
