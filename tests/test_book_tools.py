@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "_ext"))
 import book_api  # noqa: E402
 import book_bibstyle  # noqa: E402
 import book_meta  # noqa: E402
+import book_numbers  # noqa: E402,F401
 
 # Entries of references.bib with no DOI or URL that could be checked when the links were added.
 UNLINKED = {"lord1954"}
@@ -135,3 +136,12 @@ def test_highlighted_lines_record_their_indentation():
     # the text of the block is unchanged, line for line: what a reader copies (the formatter's
     # wrapping ends with a newline of its own)
     assert html.unescape(re.sub(r"<[^>]*>", "", out)).rstrip("\n") == source.rstrip("\n")
+
+
+def test_glued_numbers_in_e_notation_are_written_as_the_book_writes_numbers():
+    import book_numbers
+
+    assert book_numbers.book_format("0.00033", ".1e") == "0.00033"
+    assert book_numbers.book_format("1.234e-07", ".1e").replace("\u00a0", " ") == "1.2 × 10⁻⁷"
+    assert book_numbers.book_format("3.14159", ".2f") == "3.14"          # other specs are Python's
+    assert book_numbers.book_format("'text'", "") == "text"

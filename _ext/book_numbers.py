@@ -1,0 +1,66 @@
+"""Numbers and numbering as the book writes them.
+
+* ``{glue:text}`` with a format spec in e-notation (``{glue:text}`gap:.1e```) writes the number
+  as :func:`sphericalae.display.fmt` does, with the spec's significant figures: fixed-point where
+  that needs at most 6 decimals (``0.0033``), else ``3.3 × 10⁻⁷``; never Python's ``3.3e-07``.
+  Other specs (``.3f``, ``.0%``) are Python's, as written.
+* A code cell's table numbered as a table: give the cell the metadata ``mystnb: figure: {caption,
+  name, classes: sae-table-figure, caption_before: true}``; myst-nb wraps the output in a figure,
+  and this extension turns it into a ``table_figure``, numbered "Table N" with the book's other
+  tables and referenced with ``{numref}`` by its name.
+"""
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+
+TABLE_CLASS = "sae-table-figure"
+
+
+def book_format(text: str, fmt_spec: str) -> str:
+    """myst-nb's ``format_plain_text``, with e-notation specs in the book's notation."""
+    from ast import literal_eval
+
+    from myst_nb.core.variables import format_plain_text
+    from sphericalae.display import fmt
+
+    if fmt_spec and fmt_spec[-1] in "eE":
+        precision = fmt_spec[:-1].lstrip("<>=^+- ").lstrip(".") or "6"
+        try:
+            value = float(literal_eval(text))
+        except (SyntaxError, ValueError, TypeError):
+            return format_plain_text(text, fmt_spec)
+        return fmt(value, max(2, min(4, int(precision) + 1)))
+    return format_plain_text(text, fmt_spec)
+
+
+class table_figure(nodes.figure):
+    """A code cell's table output with a caption, numbered as a table."""
+
+
+class TableFigures(SphinxTransform):
+    """Figures of the class ``sae-table-figure`` (a table cell's output) become table figures."""
+    default_priority = 500
+
+    def apply(self, **kwargs):
+        for fig in list(self.document.findall(nodes.figure)):
+            if TABLE_CLASS in fig["classes"] and type(fig) is nodes.figure:
+                new = table_figure(fig.rawsource, *fig.children, **fig.attributes)
+                fig.replace_self(new)
+                for node_id in new["ids"]:          # {numref} finds its target by id
+                    self.document.ids[node_id] = new
+
+
+def _visit(self, node):
+    self.visit_figure(node)
+
+
+def _depart(self, node):
+    self.depart_figure(node)
+
+
+def setup(app):
+    import myst_nb.ext.glue.roles as roles
+
+    roles.format_plain_text = book_format
+    app.add_enumerable_node(table_figure, "table", html=(_visit, _depart), latex=(_visit, _depart))
+    app.add_transform(TableFigures)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
