@@ -36,6 +36,11 @@ class table_figure(nodes.figure):
     """A code cell's table output with a caption, numbered as a table."""
 
 
+class table_caption(nodes.caption):
+    """The caption of a :class:`table_figure`, above its table: a ``<figcaption>`` of its own
+    (docutils closes a figure's ``<figcaption>`` only at the figure's end, after its table)."""
+
+
 class TableFigures(SphinxTransform):
     """Figures of the class ``sae-table-figure`` (a table cell's output) become table figures."""
     default_priority = 500
@@ -43,7 +48,9 @@ class TableFigures(SphinxTransform):
     def apply(self, **kwargs):
         for fig in list(self.document.findall(nodes.figure)):
             if TABLE_CLASS in fig["classes"] and type(fig) is nodes.figure:
-                new = table_figure(fig.rawsource, *fig.children, **fig.attributes)
+                children = [table_caption(c.rawsource, *c.children, **c.attributes)
+                            if type(c) is nodes.caption else c for c in fig.children]
+                new = table_figure(fig.rawsource, *children, **fig.attributes)
                 fig.replace_self(new)
                 for node_id in new["ids"]:          # {numref} finds its target by id
                     self.document.ids[node_id] = new
@@ -54,13 +61,32 @@ def _visit(self, node):
 
 
 def _depart(self, node):
+    self.body.append("</figure>\n")
+
+
+def _visit_caption(self, node):
+    self.visit_caption(node)
+
+
+def _depart_caption(self, node):
+    self.depart_caption(node)
+    self.body.append("</figcaption>\n")
+
+
+def _depart_latex(self, node):
     self.depart_figure(node)
+
+
+def _depart_caption_latex(self, node):
+    self.depart_caption(node)
 
 
 def setup(app):
     import myst_nb.ext.glue.roles as roles
 
     roles.format_plain_text = book_format
-    app.add_enumerable_node(table_figure, "table", html=(_visit, _depart), latex=(_visit, _depart))
+    app.add_enumerable_node(table_figure, "table", html=(_visit, _depart), latex=(_visit, _depart_latex))
+    app.add_node(table_caption, html=(_visit_caption, _depart_caption),
+                 latex=(_visit_caption, _depart_caption_latex))
     app.add_transform(TableFigures)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
