@@ -320,8 +320,9 @@ def _finding(c, pair: bool) -> str:
                 f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}], Holm-adjusted p {_p_words(c.p_adj)})")
     if c.outcome == "equivalent":
         return f"{who}the two are equivalent on {c.metric} (the difference lies within ±{fmt(c.margin)})"
+    # the adjusted p-value says why an interval that misses 0 still decides nothing (Holm's correction)
     return (f"{who}the data cannot tell the two apart on {c.metric} (a − b = {fmt(c.diff)}, "
-            f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}])")
+            f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}], Holm-adjusted p {_p_words(c.p_adj)})")
 
 
 def _p_words(p) -> str:
