@@ -6,8 +6,11 @@
   Other specs (``.3f``, ``.0%``) are Python's, as written.
 * A code cell's table numbered as a table: give the cell the metadata ``mystnb: figure: {caption,
   name, classes: sae-table-figure, caption_before: true}``; myst-nb wraps the output in a figure,
-  and this extension turns it into a ``table_figure``, numbered "Table N" with the book's other
+  and this extension turns it into a ``table_figure``, numbered as a table with the book's other
   tables and referenced with ``{numref}`` by its name.
+* Figures and tables numbered page by page, "Figure 4.2" for the second figure of the fourth page
+  in the table of contents (the introduction is page 0): the book's own numbers never read like the
+  paper's ("the paper's Figure 14" is not this book's Figure 14).
 """
 from docutils import nodes
 from sphinx.transforms import SphinxTransform
@@ -81,6 +84,34 @@ def _depart_caption_latex(self, node):
     self.depart_caption(node)
 
 
+def toc_order(env) -> list:
+    """The pages in the order of the table of contents, the root first."""
+    order = []
+
+    def walk(doc):
+        if doc not in order:
+            order.append(doc)
+            for sub in env.toctree_includes.get(doc, []):
+                walk(sub)
+
+    walk(env.config.root_doc)
+    return order
+
+
+def number_by_page(app, env):
+    """Renumber the figures and tables Sphinx numbered through the book as (page, n): page is the
+    page's place in the table of contents, n counts from 1 on each page. Every page is rewritten
+    (a number on one page may be cited from another)."""
+    if not env.config.numfig:
+        return []
+    page = {doc: i for i, doc in enumerate(toc_order(env))}
+    for doc, types in env.toc_fignumbers.items():
+        for figtype, ids in types.items():
+            for k, node_id in enumerate(list(ids), 1):
+                ids[node_id] = (page.get(doc, 0), k)
+    return list(env.found_docs)
+
+
 def setup(app):
     import myst_nb.ext.glue.roles as roles
 
@@ -89,4 +120,5 @@ def setup(app):
     app.add_node(table_caption, html=(_visit_caption, _depart_caption),
                  latex=(_visit_caption, _depart_caption_latex))
     app.add_transform(TableFigures)
+    app.connect("env-get-updated", number_by_page, priority=900)   # after Sphinx numbers them
     return {"parallel_read_safe": True, "parallel_write_safe": True}
