@@ -555,7 +555,7 @@ def svae_convergence(rows, latent_dim=512):
     outcome, count = svae_fails(rows)
     runs = [r for r in rows if r["model"] == "svae"]
     active = [r["active"] for r in runs]
-    ours = (f"d_z = {latent_dim}, digits, MLP: {count['trained']} of {len(runs)} seeds trained and levelled off, "
+    ours = (f"d = {latent_dim}, digits, MLP: {count['trained']} of {len(runs)} seeds trained and levelled off, "
             f"{count['failed']} failed, {count['still falling']} still falling after {runs[0]['epochs']} epochs; "
             f"held-out MSE {np.mean([r['MSE'] for r in runs]):.4f}; active units {min(active)}-{max(active)} of "
             f"{latent_dim}")
@@ -580,7 +580,7 @@ def untestable_verdicts(svae_rows=None, latent_dim=512):
         nan_share = float(np.mean(~np.isfinite(kl_scipy_float32(512, k))))
         svae = not_testable("svae512", SVAE_CLAIM, "failed to train on FFHQ",
                             f"the public float32 KL recipe is NaN for {100 * nan_share:.0f}% of k in [1e-2, 1e4] "
-                            "at m = 512", "needs the digit study at d_z = 512 (the verdict page's high_dim)",
+                            "at m = 512", "needs the digit study at d = 512 (the verdict page's high_dim)",
                             "svae_baseline.html#kl-two-ways")
     return [svae,
             not_testable("table2_ffhq", "Table 2 at its own scale (FFHQ, 128 px, 512 latent dimensions)", "SAE better than VAE",

@@ -12,8 +12,13 @@ compact, styled HTML table.
   `mean_sd` joins two columns into such a cell;
 * `units` and `n` go into the column headers ("SWD (× 10³)", "FD-CNN (n = 1000)"), `scale`
   multiplies a column first (for units such as × 10³);
+* `decimals` fixes a column's decimals: the paper's numbers as the paper prints them (6.20,
+  0.091), never re-rounded or padded to the column's significant figures;
 * the index becomes ordinary leading columns and the table has a single header row: no
-  index-name row, no empty corner cells.
+  index-name row, no empty corner cells;
+* text cells and headers are in the book's words (`book_text`): a model, prior, pipeline or
+  dataset key reads as its name ("chi2" -> "χ²", "vanilla" -> "raw"), and a number written in
+  Python's e-notation in a text ("1e-2") as the book writes it ("10⁻²").
 
 The verdicts at a glance: `verdict_badge` (an outcome as a coloured badge whose word is always
 written; its colours are the book stylesheet's and `VERDICT_COLORS`), `summary_table` (one row per
@@ -34,7 +39,7 @@ import pandas as pd
 
 __all__ = ["fmt", "fmt_p", "fmt_mean_sd", "table", "format_frame", "NAMES", "name", "outcome_words",
            "evidence_table", "verdict_findings", "verdict_sentence", "VERDICT_CLASSES", "VERDICT_COLORS",
-           "verdict_badge", "TERMS", "readable_words", "short_claim", "SHORT_CLAIMS", "comparison_parts",
+           "verdict_badge", "TERMS", "readable_words", "book_text", "short_claim", "SHORT_CLAIMS", "comparison_parts",
            "comparison_label", "short_ours", "OURS_LIMIT", "summary_table"]
 
 NBSP = "\u00a0"
@@ -146,6 +151,12 @@ def _format_column(values: pd.Series, sig: int) -> list[str]:
             else "0" if float(v) == 0 else _fixed(float(v), decimals) for v in vals]
 
 
+def _printed(values: pd.Series, decimals: int) -> list[str]:
+    """A column of numbers with a fixed number of decimals (missing as an em dash)."""
+    return [DASH if _is_missing(v) else fmt(v) if isinstance(v, str) or not math.isfinite(float(v))
+            else _fixed(float(v), decimals) for v in values]
+
+
 def _flat(label) -> str:
     if isinstance(label, tuple):
         return ", ".join(str(p) for p in label if str(p) != "")
@@ -154,7 +165,7 @@ def _flat(label) -> str:
 
 def format_frame(data, sig: int = 3, *, units: dict | None = None, n=None,
                  scale: dict | None = None, mean_sd: dict | None = None,
-                 index: bool = True) -> pd.DataFrame:
+                 index: bool = True, decimals: dict | None = None) -> pd.DataFrame:
     """The table as a DataFrame of strings with one header row (what `table` styles).
 
     data: a DataFrame, a Series, or a list of dicts (rows).
@@ -164,6 +175,8 @@ def format_frame(data, sig: int = 3, *, units: dict | None = None, n=None,
     scale: column -> factor applied before formatting (e.g. {"SWD": 1e3} with units "× 10⁻³").
     mean_sd: new column -> (mean column, sd column): the two are replaced by one "mean ± sd" cell.
     index: keep the index as leading columns (unnamed levels are dropped when it is a RangeIndex).
+    decimals: column -> a fixed number of decimals for its numbers (the paper's numbers as printed).
+    Text cells and headers are given in the book's words (:func:`book_text`).
     """
     if not 2 <= sig <= 4:
         raise ValueError(f"sig must be 2, 3 or 4 significant figures, not {sig}")
@@ -192,10 +205,12 @@ def format_frame(data, sig: int = 3, *, units: dict | None = None, n=None,
         df = pd.concat([idx, df.reset_index(drop=True)], axis=1)
     else:
         df = df.reset_index(drop=True)
-    out = pd.DataFrame({c: _format_column(df[c], sig) for c in df.columns}, index=df.index)
+    out = pd.DataFrame({c: _printed(df[c], (decimals or {})[c]) if c in (decimals or {})
+                        else [book_text(v) for v in _format_column(df[c], sig)] for c in df.columns},
+                       index=df.index)
     headers = []
     for c in out.columns:
-        h = c
+        h = book_text(c) if c.strip() else c
         if units and c in units and units[c]:
             h += f" ({units[c]})"
         cn = n.get(c) if isinstance(n, dict) else None
@@ -207,7 +222,8 @@ def format_frame(data, sig: int = 3, *, units: dict | None = None, n=None,
 
 
 def table(data, sig: int = 3, *, units: dict | None = None, n=None, scale: dict | None = None,
-          mean_sd: dict | None = None, caption: str | None = None, index: bool = True):
+          mean_sd: dict | None = None, caption: str | None = None, index: bool = True,
+          decimals: dict | None = None):
     """A styled table for the book (pandas Styler): see the module docstring and `format_frame`.
 
     n may be an int (one sample size for the whole table, added to the caption) or a dict
@@ -215,7 +231,7 @@ def table(data, sig: int = 3, *, units: dict | None = None, n=None, scale: dict 
     number columns right-aligned with tabular figures.
     """
     frame = format_frame(data, sig, units=units, n=n if isinstance(n, dict) else None,
-                         scale=scale, mean_sd=mean_sd, index=index)
+                         scale=scale, mean_sd=mean_sd, index=index, decimals=decimals)
     if isinstance(n, Integral):
         caption = f"{caption + '; ' if caption else ''}n{NBSP}={NBSP}{n}"
     styler = frame.style.hide(axis="index")
@@ -304,8 +320,9 @@ def _finding(c, pair: bool) -> str:
                 f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}], Holm-adjusted p {_p_words(c.p_adj)})")
     if c.outcome == "equivalent":
         return f"{who}the two are equivalent on {c.metric} (the difference lies within ±{fmt(c.margin)})"
+    # the adjusted p-value says why an interval that misses 0 still decides nothing (Holm's correction)
     return (f"{who}the data cannot tell the two apart on {c.metric} (a − b = {fmt(c.diff)}, "
-            f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}])")
+            f"{100 * c.ci_level:.0f}% interval [{fmt(lo)}, {fmt(hi)}], Holm-adjusted p {_p_words(c.p_adj)})")
 
 
 def _p_words(p) -> str:
@@ -356,15 +373,40 @@ def verdict_badge(outcome) -> str:
 
 
 TERMS = {"uniform": "uniform", "normal": "normal", "poisson": "Poisson", "chi2": "χ²", "vanilla": "raw",
-         "centerize": "centred", "spherize": "spherized", "centerize+spherize": "Algorithm 1"}
-"""How the book names the priors and pipelines (their keys in :mod:`sphericalae.table1` and the
-studies), word by word in :func:`readable_words`."""
+         "centerize": "centred", "spherize": "spherized", "centerize+spherize": "Algorithm 1",
+         "fd_cnn": "FD-CNN", "d_z": "d", "mnist-5k": "MNIST-5k", "lfw-faces": "LFW faces",
+         "mlp28": "MLP", "dcgan28": "DCGAN", "dcgan32": "DCGAN", "dcgan64": "DCGAN"}
+"""How the book names the priors, pipelines, datasets and architectures (their keys in
+:mod:`sphericalae.table1`, :mod:`sphericalae.data`, :mod:`sphericalae.gan` and the studies), word by
+word in :func:`readable_words`."""
+
+_KEY = re.compile(r"(?<![\w+-])[\w+-]+(?![\w+-])")
 
 
 def readable_words(text) -> str:
-    """``text`` with every word that is a model key (:data:`NAMES`) or a prior or pipeline key
-    (:data:`TERMS`) replaced by the book's name: ``"chi2 centerize+spherize"`` -> ``"χ² Algorithm 1"``."""
-    return " ".join(NAMES.get(w, TERMS.get(w, w)) for w in str(text).split(" "))
+    """``text`` with every word that is a model key (:data:`NAMES`) or a prior, pipeline, dataset
+    or architecture key (:data:`TERMS`) replaced by the book's name: ``"chi2 centerize+spherize"`` ->
+    ``"χ² Algorithm 1"``; punctuation around a word stays (``"mnist-5k,"`` -> ``"MNIST-5k,"``)."""
+    return _KEY.sub(lambda m: NAMES.get(m.group(0), TERMS.get(m.group(0), m.group(0))), str(text))
+
+
+_E_NUMBER = re.compile(r"(?<![\w.])([-−]?\d+(?:\.\d+)?)e([-+]?\d+)(?![\w.])")
+
+
+def _e_number(m) -> str:
+    mantissa, exp = m.group(1), int(m.group(2))
+    power = f"10{str(exp).translate(_SUPERSCRIPT)}"
+    return power if mantissa in ("1", "1.0") else f"{mantissa}{NBSP}×{NBSP}{power}"
+
+
+def book_text(text) -> str:
+    """A text cell in the book's words: :func:`readable_words`, and every number written in
+    Python's e-notation written as the book writes numbers (``"1e-2"`` -> ``"10⁻²"``,
+    ``"2.5e-07"`` -> ``"2.5 × 10⁻⁷"``). Text that already holds HTML (a link, a badge) is left as it is."""
+    text = str(text)
+    if "<" in text and ">" in text:
+        return text
+    return _E_NUMBER.sub(_e_number, readable_words(text))
 
 
 SHORT_CLAIMS = {"theorem1": "Theorem 1", "lemma1": "Lemma 1", "theorem2": "Theorem 2", "table2": "Table 2",

@@ -124,14 +124,17 @@ def label_lines(ax, lines=None, dx: float = 0.02, **kw):
 
 def heatmap(ax, values, rows, cols, *, cbar_label: str, vmin=None, vmax=None, cmap="viridis",
             annotate: str | None = "{:.2g}", log10: bool = False):
-    """A map of `values` (rows x cols) with its colour key; `annotate` formats the numbers
+    """A map of `values` (rows x cols) with its colour key, rows and columns labelled in the book's
+    words (:func:`sphericalae.display.readable_words`); `annotate` formats the numbers
     written in the cells (None: none). log10: colour by log10 of the values (the numbers in the
     cells stay the values). Returns (image, colorbar)."""
+    from .display import readable_words
+
     values = np.asarray(values, dtype=float)
     shown = np.log10(values) if log10 else values
     im = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols)
-    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xticks(range(len(cols)), [readable_words(c) for c in cols])
+    ax.set_yticks(range(len(rows)), [readable_words(r) for r in rows])
     ax.tick_params(length=0)
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
@@ -181,9 +184,12 @@ def image_rows(rows: dict, *, per_row: int | None = None, cell_px: int = 56,
     rows: label -> a sequence of images (tensors (C, H, W) or arrays (H, W[, C]) in [0, 1]);
     per_row: images per row (default: the longest row; a longer row is cut);
     titles: label -> a short note drawn above the row (e.g. the prior it decodes).
+    Labels are written in the book's words (:func:`sphericalae.display.readable_words`).
     The figure is at most the text column wide: `per_row` is cut to what fits at `cell_px`.
     """
     import matplotlib.pyplot as plt
+
+    from .display import readable_words
 
     if cell_px < MIN_IMAGE_PX:
         raise ValueError(f"cell_px must be at least {MIN_IMAGE_PX}")
@@ -208,7 +214,7 @@ def image_rows(rows: dict, *, per_row: int | None = None, cell_px: int = 56,
         ax.set_yticks([])
         for side in ax.spines.values():
             side.set_visible(False)
-        fig.text((label_px - 8) / width_px, (bottom + cell_px / 2) / height_px, label,
+        fig.text((label_px - 8) / width_px, (bottom + cell_px / 2) / height_px, readable_words(label),
                  ha="right", va="center")
         if titles and label in titles:
             ax.set_title(titles[label], loc="left", pad=3)
@@ -216,13 +222,16 @@ def image_rows(rows: dict, *, per_row: int | None = None, cell_px: int = 56,
 
 
 def overlay_hist(ax, samples: dict, bins=60, xlabel: str = "", title: str = ""):
-    """Overlay step histograms (densities) of several 1-d samples on one axis, one per key."""
+    """Overlay step histograms (densities) of several 1-d samples on one axis, one per key (labelled
+    in the book's words, :func:`sphericalae.display.readable_words`)."""
+    from .display import readable_words
+
     arrays = {k: np.asarray(v, dtype=float).ravel() for k, v in samples.items()}
     lo = min(a.min() for a in arrays.values())
     hi = max(a.max() for a in arrays.values())
     edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
     for k, a in arrays.items():
-        ax.hist(a, bins=edges, density=True, histtype="step", lw=1.5, label=k,
+        ax.hist(a, bins=edges, density=True, histtype="step", lw=1.5, label=readable_words(k),
                 color=PRIOR_COLORS.get(k))
     ax.set_xlabel(xlabel)
     ax.set_title(title)

@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "_ext"))
 import book_api  # noqa: E402
 import book_bibstyle  # noqa: E402
 import book_meta  # noqa: E402
+import book_numbers  # noqa: E402,F401
 
 # Entries of references.bib with no DOI or URL that could be checked when the links were added.
 UNLINKED = {"lord1954"}
@@ -135,3 +136,30 @@ def test_highlighted_lines_record_their_indentation():
     # the text of the block is unchanged, line for line: what a reader copies (the formatter's
     # wrapping ends with a newline of its own)
     assert html.unescape(re.sub(r"<[^>]*>", "", out)).rstrip("\n") == source.rstrip("\n")
+
+
+def test_glued_numbers_in_e_notation_are_written_as_the_book_writes_numbers():
+    import book_numbers
+
+    assert book_numbers.book_format("0.00033", ".1e") == "0.00033"
+    assert book_numbers.book_format("1.234e-07", ".1e").replace("\u00a0", " ") == "1.2 × 10⁻⁷"
+    assert book_numbers.book_format("3.14159", ".2f") == "3.14"          # other specs are Python's
+    assert book_numbers.book_format("'text'", "") == "text"
+
+
+def test_figures_and_tables_are_numbered_page_by_page():
+    from types import SimpleNamespace
+
+    import book_numbers
+
+    env = SimpleNamespace(config=SimpleNamespace(numfig=True, root_doc="intro"),
+                          toctree_includes={"intro": ["verdict", "volume", "faces"]},
+                          found_docs={"intro", "verdict", "volume", "faces"},
+                          toc_fignumbers={"verdict": {"figure": {"fig-forest": (1,)},
+                                                      "table": {"tab-a": (1,), "tab-b": (2,)}},
+                                          "faces": {"figure": {"fig-x": (7,), "fig-y": (8,)}}})
+    assert book_numbers.toc_order(env) == ["intro", "verdict", "volume", "faces"]
+    assert set(book_numbers.number_by_page(None, env)) == env.found_docs       # every page rewritten
+    assert env.toc_fignumbers["verdict"] == {"figure": {"fig-forest": (1, 1)},
+                                             "table": {"tab-a": (1, 1), "tab-b": (1, 2)}}
+    assert env.toc_fignumbers["faces"]["figure"] == {"fig-x": (3, 1), "fig-y": (3, 2)}

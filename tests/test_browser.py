@@ -18,8 +18,16 @@ anchor that exists on another page.
 Issue 27: at 1280 px every table of the book's style (``table.sae-table``) shows all its columns
 without scrolling; at 390 px no math display is cut (it fits, or scrolls inside its own box, which
 fits the window); no prose or table cell shows a raw LaTeX accent; the API reference documents
-the package, the citation page gives the BibTeX entries, and every page's footer names the
-version and the build date.
+the package, the citation page gives the BibTeX entries and names the licence, the verdict page
+links a CSV of its verdicts that the build holds, and every page's footer names the version and the
+build date. At 1280 px the verdict column of every table of claims is in the first screen of its
+table (no sideways scroll, no scroll down to reach it); no prose or table cell shows an internal key
+(a model, prior, pipeline, dataset or claim key of the package: "vae", "chi2", "mnist-5k",
+"table2", "CONVERGED") or a number in Python's e-notation ("2.2e-04", "x 10^-7"); at 390 px every
+figure is shown at a scale that keeps its smallest font (plots.MIN_FONT_PT at 100 dpi) at 6 px or
+more. Numbers agree: every number of a verdict row's "ours" cell is shown on the page of its
+evidence (the linked section, or the page's tables of results), equal at the coarser of the two
+precisions.
 
 Needs a built book (`make book`; `make test` builds it first). Without Chromium or Playwright the
 module is skipped with a message saying how to install them; under CI (CI=true) it fails instead.
@@ -44,6 +52,16 @@ VERDICT_PAGE = "book/verdict.html"
 RAW_MARKUP = re.compile(r"\{(glue|cite|ref|doc|eq|numref|math)[:}]|`")
 # a LaTeX accent left in the text: \"a, \'e, {\"o}, \`e, \^o, \~n
 RAW_ACCENT = re.compile(r"\\[\"'`^~][{]?[A-Za-z]")
+# a key of the package where a reader should see a name: model, prior, pipeline, dataset, architecture
+# and claim keys, and outcome codes (whole words; "normal" and "uniform" are words of the book)
+INTERNAL_KEY = re.compile(r"(?<![\w+-])(sae|vae|svae|ps|ae|ae\+gmm|chi2|poisson|vanilla|centerize\+spherize|"
+                          r"fd_cnn|d_z|mnist-5k|lfw-faces|mlp28|dcgan\d\d|conv\d\d+|table1|table1_low|table2|"
+                          r"table2_ffhq|ae_ablation|raw_draws|rae|svae512|theorem[12]|lemma1|CONVERGED|"
+                          r"a better|b better)(?![\w+-])")
+# a number as Python prints it, not as the book writes it (sphericalae.display: 2.2 × 10⁻⁴)
+E_NOTATION = re.compile(r"(?<![\w.])\d+(\.\d+)?[eE][-+]?\d+(?![\w.])|\bx 10\^|10\^-?\d")
+MIN_PHONE_FONT_PX = 6.0
+NUMBER = re.compile(r"(?<![\w.^⁰¹²³⁴⁵⁶⁷⁸⁹])[-−]?\d+(?:\.\d+)?(?![\w⁻⁰¹²³⁴⁵⁶⁷⁸⁹])")
 FOOTER = re.compile(r"sphericalae \S+ · built on \d{4}-\d{2}-\d{2}")
 SEARCH_HIT, SEARCH_MISS = "Wasserstein", "qzxqvj"   # a word of the book, and one in no page
 
@@ -164,11 +182,50 @@ _INSPECT = """() => {
   // the rows of the tables of claims (first header "claim"), not of the tables that explain them
   const claimTables = [...article.querySelectorAll('table')].filter(t => {
       const th = t.querySelector('thead th'); return th && th.innerText.trim() === 'claim'; });
-  const rows = claimTables.flatMap(t => [...t.querySelectorAll('tbody tr')]).map(tr => ({
-      text: tr.innerText.trim().replace(/\\s+/g, ' ').slice(0, 60),
-      links: [...tr.querySelectorAll('a[href]')].map(a => a.href)}));
+  const rows = claimTables.flatMap(t => {
+      const heads = [...t.querySelectorAll('thead th')].map(th => th.innerText.trim());
+      return [...t.querySelectorAll('tbody tr')].map(tr => ({
+        text: tr.innerText.trim().replace(/\\s+/g, ' ').slice(0, 60),
+        cells: Object.fromEntries([...tr.children].map((td, i) => [heads[i], td.innerText.trim()])),
+        links: [...tr.querySelectorAll('a[href]')].map(a => a.href)}));
+    });
+  // the text a reader reads (tables included; code, scripts and typeset math left out)
+  const readable = root => {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {acceptNode: n =>
+        n.parentElement.closest('pre, script, style, mjx-container, details:not([open])')
+          ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT});
+    const parts = [];
+    while (walker.nextNode()) parts.push(walker.currentNode.textContent);
+    return parts.join(' ');
+  };
+  const sections = Object.fromEntries([...article.querySelectorAll('[id]')]
+      .map(el => [el.id, el.closest('section') || article]).filter(([id, sec]) => id)
+      .map(([id, sec]) => [id, readable(sec)]));
+  // the verdict column of each table of claims: in the first screen of its table (scrolled to its top)
+  const verdictOffscreen = claimTables.filter(visible).map(t => {
+      const th = [...t.querySelectorAll('thead th')].find(h => h.innerText.trim() === 'verdict');
+      if (!th) return null;
+      t.scrollIntoView({block: 'start'});
+      const r = th.getBoundingClientRect(), tr = t.getBoundingClientRect();
+      let clipped = false;
+      for (let a = t.parentElement; a && a !== article; a = a.parentElement) {
+        const ab = a.getBoundingClientRect();
+        if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(a).overflowX) &&
+            (r.right > ab.right + 1 || r.left < ab.left - 1)) clipped = true;
+      }
+      const ok = !clipped && r.left >= 0 && r.right <= window.innerWidth + 1 &&
+                 r.top >= 0 && r.bottom <= window.innerHeight;
+      return ok ? null : `verdict column at x ${Math.round(r.left)}-${Math.round(r.right)}, ` +
+                         `y ${Math.round(r.top - tr.top)} px below the table's top: ` +
+                         (t.querySelector('tbody tr') || t).innerText.trim().slice(0, 50);
+    }).filter(x => x);
+  window.scrollTo(0, 0);
+  const cells = [...article.querySelectorAll('td, th')].filter(visible).map(el => el.innerText.trim());
+  const downloads = [...article.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))
+      .filter(h => /\\.csv$/.test(h));
   return {math: math.length, untypeset, images: imgs.length, broken, scrolling, nanCells,
           tooWide, hiddenColumns, shrunk, uncaptioned, prose: prose.textContent, ids, rows,
+          sections, verdictOffscreen, cells, downloads, articleText: readable(article),
           column: Math.round(col.right - col.left),
           text: document.body.innerText, textNoInlineCode: withoutInlineCode(), preText: [...document.querySelectorAll('pre')]
               .map(el => el.textContent).join('\\n')};
@@ -195,6 +252,12 @@ _PHONE = """() => {
                      (el.textContent || '').trim().slice(0, 50));
   return [`page is ${root.scrollWidth}px wide in a ${window.innerWidth}px window`, ...out];
 }"""
+
+
+# at a phone's width: the displayed scale of each figure (its fonts shrink with it)
+_PHONE_FIGURES = """() => [...document.querySelectorAll('article .cell_output img')]
+    .filter(img => img.naturalWidth > 0 && img.getClientRects().length)
+    .map(img => ({src: img.getAttribute('src'), scale: img.clientWidth / img.naturalWidth}))"""
 
 
 # at a phone's width: is any math display cut? It must fit the window, or scroll inside a box that
@@ -332,6 +395,7 @@ def visits():
             _wait_for_mathjax(page)
             results[str(path.relative_to(HTML))]["phone"] = page.evaluate(_PHONE)
             results[str(path.relative_to(HTML))]["phoneMath"] = page.evaluate(_PHONE_MATH)
+            results[str(path.relative_to(HTML))]["phoneFigures"] = page.evaluate(_PHONE_FIGURES)
             page.close()
         phone.close()
 
@@ -511,3 +575,98 @@ def test_footer_names_version_and_build_date(visits):
                if not any(m.group(0).startswith(f"sphericalae {__version__} ")
                           for m in FOOTER.finditer(visits["pages"].get(f + ".html", {}).get("text", "")))]
     assert not missing, f"pages whose footer does not read 'sphericalae {__version__} · built on YYYY-MM-DD'"
+
+
+def test_verdict_column_in_the_first_screen_of_its_table(visits):
+    page = visits["pages"].get(VERDICT_PAGE)
+    assert page is not None and page["rows"], f"no table of claims on {VERDICT_PAGE}"
+    assert not page["verdictOffscreen"], \
+        f"the verdict column of a table of claims is not in the first {WIDTH} x {HEIGHT} screen of its table"
+
+
+def test_no_internal_key_or_e_notation_in_prose_or_tables(visits):
+    bad = {}
+    for page, r in visits["pages"].items():
+        if page in ("book/api.html", "genindex.html", "py-modindex.html", "search.html"):
+            continue     # the API reference names the package's keys in its docstrings
+        found = set()
+        for rx, what in ((INTERNAL_KEY, "key"), (E_NOTATION, "e-notation")):
+            for text in [r["prose"]] + r["cells"]:
+                found |= {f"{what}: …{text[max(0, m.start() - 25):m.end() + 25]}…".replace("\n", " ")
+                          for m in rx.finditer(text)}
+        if found:
+            bad[page] = sorted(found)
+    assert not bad, "internal keys or numbers in e-notation where a reader reads"
+
+
+def test_figures_legible_on_a_phone(visits):
+    from sphericalae.plots import DPI, MIN_FONT_PT
+
+    smallest_px = MIN_FONT_PT * DPI / 72          # the smallest font of a figure at its natural size
+    bad = {page: [f"{f['scale']:.2f}: {f['src']}" for f in r.get("phoneFigures", [])
+                  if f["scale"] * smallest_px < MIN_PHONE_FONT_PX]
+           for page, r in visits["pages"].items()}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, f"figures whose {MIN_FONT_PT} pt fonts fall below {MIN_PHONE_FONT_PX} px at {PHONE[0]} px"
+
+
+def test_licence_and_verdict_download(visits):
+    pages = visits["pages"]
+    assert "MIT licence" in pages["book/cite.html"]["text"], "the citation page does not name the licence"
+    assert (ROOT / "LICENSE").exists(), "no LICENSE file"
+    csv = pages[VERDICT_PAGE]["downloads"]
+    assert csv, "the verdict page links no CSV of its verdicts"
+    for href in csv:
+        assert (HTML / "book" / href).resolve().exists(), f"the verdict download {href} is not in the build"
+
+
+def _numbers(text):
+    return [m.group(0).replace("−", "-") for m in NUMBER.finditer(text.replace("\u00a0", " "))]
+
+
+def _decimals(number: str) -> int:
+    return len(number.split(".")[1]) if "." in number else 0
+
+
+def _shown_as(value: str, evidence: list) -> bool:
+    """``value`` (as the verdict page prints it) is one of ``evidence`` (numbers as a page prints
+    them), the two equal at the coarser of their two precisions: 0.0201 is 0.02008, 115 is 114.7,
+    and 55.7 is the 56 of a "56 ± 23" cell (a mean rounded to its sd's precision)."""
+    v = float(value)
+    for e in evidence:
+        d = min(_decimals(value), _decimals(e))
+        if abs(round(v, d) - round(float(e), d)) <= 1e-9 * max(1.0, abs(v)):
+            return True
+    return False
+
+
+def test_verdict_numbers_equal_the_evidence(visits):
+    """Every number of a verdict row's "ours" cell is shown on the evidence page its link points to
+    (in the linked section or in the page's tables of results), the two equal at the coarser of their
+    precisions: the verdict page and the evidence pages quote one computation (sphericalae.claims on the
+    same cached studies), so what they render must agree."""
+    pages = visits["pages"]
+    rows = [row for row in pages[VERDICT_PAGE]["rows"] if "ours" in row.get("cells", {})]
+    assert rows, "no row of the verdict page has an 'ours' cell"
+    checked, bad = 0, []
+    for row in rows:
+        for href in row["links"]:
+            url, _, anchor = href.partition("#")
+            if not url.startswith("file:") or not anchor:
+                continue
+            target = Path(url[len("file://"):]).resolve()
+            if not target.is_relative_to(HTML.resolve()):
+                continue
+            rel = str(target.relative_to(HTML.resolve()))
+            if rel == VERDICT_PAGE or rel not in pages or anchor not in pages[rel]["sections"]:
+                continue
+            # the section the row links to, and the page around it (a row quotes the groups' means,
+            # which the page's table of results shows above the section of the comparisons)
+            evidence = _numbers(pages[rel]["sections"][anchor]) + _numbers(pages[rel]["articleText"])
+            missing = [v for v in _numbers(row["cells"]["ours"]) if not _shown_as(v, evidence)]
+            checked += 1
+            if missing:
+                bad.append(f"{row['text'][:50]}: {missing} not in {rel}#{anchor}")
+            break
+    assert checked >= len(rows) // 2, f"only {checked} of {len(rows)} verdict rows could be followed"
+    assert not bad, "verdict numbers that the evidence section does not show"

@@ -298,3 +298,23 @@ def test_summary_table_has_three_columns_of_unescaped_html():
     assert 'class="sae-table sae-summary"' in html and "nowrap" not in html
     with pytest.raises(ValueError, match="at least one verdict"):
         summary_table([])
+
+
+def test_text_cells_and_headers_in_the_books_words():
+    from sphericalae.display import book_text
+
+    frame = format_frame(pd.DataFrame({"model": ["sae", "ae+gmm"], "chi2 vanilla": [1.0, 2.5],
+                                       "note": ["[1e-2, 1e4]", "mnist-5k, d_z 512"]}), 3)
+    assert list(frame.columns) == ["model", "χ² raw", "note"]
+    assert list(frame["model"]) == ["SAE", "AE + mixture"]
+    assert plain(frame["note"].iloc[0]) == "[10⁻², 10⁴]" and frame["note"].iloc[1] == "MNIST-5k, d 512"
+    assert plain(book_text("gap 2.5e-07")) == "gap 2.5 × 10⁻⁷"
+    link = '<a href="x.html#sae">sae</a>'
+    assert book_text(link) == link                      # HTML (links, badges) is left as it is
+    assert book_text("sae-like saes") == "sae-like saes"     # whole keys only
+
+
+def test_decimals_print_the_papers_numbers_as_printed():
+    frame = format_frame(pd.DataFrame({"FID": [6.2, 33.93, np.nan], "MSE": [0.091, 0.063, 0.1]}), 3,
+                         decimals={"FID": 2, "MSE": 3})
+    assert list(frame["FID"]) == ["6.20", "33.93", "—"] and list(frame["MSE"]) == ["0.091", "0.063", "0.100"]
