@@ -89,7 +89,7 @@ def _margins():
             "a spread is a difference of FD-CNN values, so it takes FD-CNN's margin, as a share of the FD-CNN "
             "level the spread is measured at (a share of the spread itself would vanish for a comparator whose "
             "spread is near 0, and equivalence could never be shown)")),
-        "FD-CNN (binarised)": Margin(0.05, own, (
+        "binarised FD-CNN": Margin(0.05, own, (
             "the same Fréchet distance in the same network's features, of images thresholded at 0.5: FD-CNN's "
             "margin, for FD-CNN's reason")),
         "sharpness": Margin(0.05, own, (
@@ -371,7 +371,7 @@ def own_prior(rows):
 NEAR_SPHERE = (0.9, 1.1)
 """The radii, as multiples of the training radius, that the off-sphere row reads as "near the
 spherical surface" (Section 3.2): 10% inside and outside, fixed in advance."""
-OFF_SPHERE_METRICS = ("FD-CNN", "FD-CNN (binarised)")
+OFF_SPHERE_METRICS = ("FD-CNN", "binarised FD-CNN")
 """The off-sphere row's metrics: FD-CNN, and FD-CNN of binarised images, which does not reward the
 sharper strokes a larger code norm gives (:mod:`sphericalae.probes`)."""
 

@@ -49,7 +49,7 @@ __all__ = ["RADII", "binarise", "sharpness", "mean_resultant_length", "top_eigen
 RADII = (0.5, 0.75, 0.9, 1.0, 1.1, 1.5, 2.0)
 """The radii of :func:`radius_study`, as multiples of each decoder's training scale."""
 
-BINARISED = "FD-CNN (binarised)"
+BINARISED = "binarised FD-CNN"
 """The name of the sharpness-insensitive check: FD-CNN of images thresholded at 0.5."""
 
 UNIFORMITY_METRICS = ("mean resultant length", "top eigenvalue × p")
@@ -140,8 +140,8 @@ def radius_study(study: DigitStudy = DigitStudy()):
     decoded through Algorithm 1 at each radius of :data:`RADII` times the decoder's training scale
     (cell ``"Alg. 1"``), raw (``"raw"``, radius: the draws' mean norm over the training scale) and
     through Algorithm 1 at that norm (``"Alg. 1 at raw norm"``). Returns ``{"scores": [{model, seed,
-    cell, radius, FD-CNN, precision, recall, FD-CNN (binarised), sharpness}], "floor": {FD-CNN,
-    FD-CNN (binarised)} of two real sets, "real_sharpness": the held-out digits', "n": n_samples}``;
+    cell, radius, FD-CNN, precision, recall, binarised FD-CNN, sharpness}], "floor": {FD-CNN,
+    binarised FD-CNN} of two real sets, "real_sharpness": the held-out digits', "n": n_samples}``;
     ``sharpness`` is a share of the held-out digits'."""
     n = study.n_samples
 

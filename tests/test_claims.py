@@ -463,7 +463,7 @@ def _radius_rows(effects, level=400.0):
 def test_off_sphere_reaches_every_outcome(effects, outcome):
     v = claims.off_sphere(_radius_rows(effects))
     assert _outcomes(v) == [EXPECTED[e] for e in effects]
-    assert [c.metric for c in v.evidence] == ["FD-CNN", "FD-CNN", "FD-CNN (binarised)", "FD-CNN (binarised)"]
+    assert [c.metric for c in v.evidence] == ["FD-CNN", "FD-CNN", "binarised FD-CNN", "binarised FD-CNN"]
     assert [c.a for c in v.evidence[:2]] == ["radius 0.9×", "radius 1.1×"] and v.evidence[0].b == "radius 1×"
     assert all(c.test == "paired t-test" for c in v.evidence)
     assert v.outcome == outcome and v.margins == claims.OFF_SPHERE_METRICS
@@ -530,4 +530,4 @@ def test_uniform_codes_reads_the_uniform_set_beside_its_model():
 def test_new_margins_have_reasons_and_units():
     assert MARGINS["mean resultant length"].of is None       # near 0 for uniform: its own units
     assert MARGINS["top eigenvalue × p"].of and MARGINS["sharpness"].size == MARGINS["MSE"].size
-    assert MARGINS["FD-CNN (binarised)"].size == MARGINS["FD-CNN"].size
+    assert MARGINS["binarised FD-CNN"].size == MARGINS["FD-CNN"].size
