@@ -364,8 +364,8 @@ def own_prior(rows):
     return Verdict("own_prior", "SAE samples better than the VAE and S-VAE, each from its own prior (abstract: "
                    "'the superiority of SAE')", "the abstract; pictures only (Figs. 5, 12)",
                    statement(comps, "better"), _ours(comps),
-                   _rule("SAE's own prior", "the VAE's and S-VAE's own priors", comps), "priors.html#own-prior-sampling",
-                   tuple(comps), margins=("FD-CNN",))
+                   _rule("SAE's own prior", "the VAE's and S-VAE's own priors", comps),
+                   "priors.html#own-prior-sampling", tuple(comps), margins=("FD-CNN",))
 
 
 NEAR_SPHERE = (0.9, 1.1)

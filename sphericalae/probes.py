@@ -135,10 +135,11 @@ def _radius_cells(model, z, scale):
 
 
 def radius_study(study: DigitStudy = DigitStudy()):
-    """The priors page's radius sweep (cached): for each model of :data:`STUDY_KINDS` and seed s, the
-    normal draws of stream ``(s, "normal")`` (those of :func:`sphericalae.experiments.prior_study`)
-    decoded through Algorithm 1 at each radius of :data:`RADII` times the decoder's training scale
-    (cell ``"Alg. 1"``), raw (``"raw"``, radius: the draws' mean norm over the training scale) and
+    """The priors page's radius sweep (cached): for each model of
+    :data:`sphericalae.experiments.STUDY_KINDS` and seed s, the normal draws of stream
+    ``(s, "normal")`` (those of :func:`sphericalae.experiments.prior_study`) decoded through
+    Algorithm 1 at each radius of :data:`RADII` times the decoder's training scale (cell
+    ``"Alg. 1"``), raw (``"raw"``, radius: the draws' mean norm over the training scale) and
     through Algorithm 1 at that norm (``"Alg. 1 at raw norm"``). Returns ``{"scores": [{model, seed,
     cell, radius, FD-CNN, precision, recall, binarised FD-CNN, sharpness}], "floor": {FD-CNN,
     binarised FD-CNN} of two real sets, "real_sharpness": the held-out digits', "n": n_samples}``;
