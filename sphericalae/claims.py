@@ -41,7 +41,7 @@ __all__ = ["Verdict", "OUTCOMES", "RULES", "Margin", "MARGINS", "margin_table", 
            "uniform_codes",
            "MARGIN_COMPARATORS", "TABLE2_METRICS", "table1_gan",
            "gan_cells", "statement", "WANTED", "TABLE1_STATEMENTS", "table1_statements", "spreads",
-           "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "closed_form", "not_testable",
+           "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "Verdicts", "svae_convergence", "closed_form", "not_testable",
            "RECORD_FIELDS", "verdict_records", "write_verdict_table"]
 
 OUTCOMES = ("holds", "holds in part", "does not hold", "inconclusive", "not testable here")
@@ -305,16 +305,36 @@ ROBUSTNESS_COMPARATORS = ("vae", "svae")
 """The models SAE's prior-robustness is compared with (the paper's Figs. 5, 7, 8, 10 and 12)."""
 
 
-def prior_robustness(rows):
+def _null_comparison(rows, nulls, model, pipeline="centerize+spherize"):
+    """``model``'s FD-CNN spread over the four priors against its spread over four independent sets
+    of normal draws (:func:`sphericalae.nulls.null_spreads`, the noise floor), both through
+    ``pipeline``; one model decodes both: paired by seed; margin :data:`MARGINS` ``["FD-CNN
+    spread"]`` of the model's mean FD-CNN in that pipeline."""
+    from .nulls import null_spreads
+
+    level = _prior_cells(rows, model, pipeline)
+    if not level:
+        raise ValueError(f"no prior cells of model {model!r} through {pipeline!r}")
+    margin = MARGINS["FD-CNN spread"].size * float(np.mean([r["FD-CNN"] for r in level]))
+    return compare(spreads(rows, model, pipeline), null_spreads(nulls, model, pipeline),
+                   "FD-CNN spread (against its noise floor)",
+                   names=(f"{model} over four priors", f"{model} over four normal sets"), margin=margin, paired=True)
+
+
+def prior_robustness(rows, nulls=None):
     """'SAE samples equally well from any prior; the VAE (and S-VAE) do not' (Figs. 5, 7, 8, 10, 12),
     like for like: SAE's FD-CNN spread over the four priors against the VAE's and S-VAE's, all
     through Algorithm 1 (one family; different models: Welch). Outside the verdict, a family of its
-    own: the same with every decoder fed raw draws, and SAE through Algorithm 1 against the VAE fed
-    raw (a setting the paper does not state)."""
+    own: the same with every decoder fed raw draws, SAE through Algorithm 1 against the VAE fed
+    raw (a setting the paper does not state), and, given ``nulls`` (rows of
+    :func:`sphericalae.nulls.prior_null_study`), each of the three models' spread over the priors
+    against its noise floor, the spread of four independent normal draw sets through Algorithm 1
+    (paired by seed): a spread at its floor is noise, whatever the priors."""
     a1, raw = "centerize+spherize", "vanilla"
     comps = decide(_spread_comparison(rows, o, (a1, a1), "both through Algorithm 1") for o in ROBUSTNESS_COMPARATORS)
+    floors = [] if nulls is None else [_null_comparison(rows, nulls, m) for m in ("sae", *ROBUSTNESS_COMPARATORS)]
     side = decide([_spread_comparison(rows, o, (raw, raw), "both raw") for o in ROBUSTNESS_COMPARATORS]
-                  + [_spread_comparison(rows, "vae", (a1, raw), "SAE through Algorithm 1, the VAE raw")])
+                  + [_spread_comparison(rows, "vae", (a1, raw), "SAE through Algorithm 1, the VAE raw")] + floors)
     return Verdict("priors", "SAE samples equally well from any prior; the VAE and S-VAE do not "
                    "(Figs. 5, 7, 8, 10, 12)", "pictures only", statement(comps, "better"),
                    _ours(comps), _rule("SAE's spread", "the VAE's and S-VAE's, all through Algorithm 1", comps,
@@ -606,13 +626,16 @@ def digit_verdicts(study=None):
     from .studies import DigitStudy
 
     study = DigitStudy() if study is None else study
+    from .nulls import prior_null_study
+
     rec = reconstruction_study(study)["scores"]
     pri = prior_study(study)["scores"]
     st = structure_study(study)["scores"]
-    return ([table2(rec), ae_ablation(rec), blurriness(sharpness_study(study)["scores"]), prior_robustness(pri),
-             own_prior(pri), raw_draws(pri), rae_sampler(pri), off_sphere(radius_study(study)["scores"]),
-             margins(st, "cosine"), uniform_codes(code_uniformity_study(study)["scores"])],
-            margins(st, "euclidean"))
+    nulls = prior_null_study(study)["scores"]
+    return ([table2(rec), ae_ablation(rec), blurriness(sharpness_study(study)["scores"]),
+             prior_robustness(pri, nulls), own_prior(pri), raw_draws(pri), rae_sampler(pri),
+             off_sphere(radius_study(study)["scores"]), margins(st, "cosine"),
+             uniform_codes(code_uniformity_study(study)["scores"])], margins(st, "euclidean"))
 
 
 def gan_verdict(study=None, low=False):
@@ -634,41 +657,90 @@ def gan_verdict(study=None, low=False):
                       anchor="gan_table1.html#low-dimensional")
 
 
-def untestable_verdicts():
-    """The rows this build cannot test, with what they would need."""
+SVAE_CLAIM = "S-VAE does not converge with 512 latent dimensions (footnote 2)"
+
+
+def svae_convergence(rows, latent_dim=512):
+    """Footnote 2 ("we fail to train a convergent model for the spherical VAE", d_z = 512) on digits:
+    each S-VAE seed's run at ``latent_dim`` judged by :func:`sphericalae.dimension.trains` (failed:
+    a non-finite loss or a held-out loss that did not fall; trained: it fell and levelled off;
+    still falling: neither), counted by the book's rule (:func:`sphericalae.dimension.svae_fails`).
+    ``rows``: :func:`sphericalae.dimension.training_report` rows at that dimension."""
+    from .dimension import svae_fails
+
+    outcome, count = svae_fails(rows)
+    runs = [r for r in rows if r["model"] == "svae"]
+    active = [r["active"] for r in runs]
+    ours = (f"d_z = {latent_dim}, digits, MLP: {count['trained']} of {len(runs)} seeds trained and levelled off, "
+            f"{count['failed']} failed, {count['still falling']} still falling after {runs[0]['epochs']} epochs; "
+            f"held-out MSE {np.mean([r['MSE'] for r in runs]):.4f}; active units {min(active)}-{max(active)} of "
+            f"{latent_dim}")
+    return Verdict("svae512", SVAE_CLAIM, "failed to train on FFHQ (StyleGAN decoder)", outcome, ours,
+                   "per seed: failed (a non-finite loss, or a held-out loss that did not fall) says it, trained "
+                   "(fell, and the convergence criterion below 1% at the end) says the opposite, still falling "
+                   "neither; holds: every seed failed; in part: more failed than trained; does not hold: at least "
+                   "as many trained (one at least); inconclusive: none decided",
+                   "dimension.html#s-vae-at-512")
+
+
+def untestable_verdicts(svae_rows=None, latent_dim=512):
+    """The rows this build cannot test, with what they would need; given ``svae_rows`` (the
+    :func:`sphericalae.dimension.training_report` rows at ``latent_dim``), footnote 2's row is
+    judged on digits instead (:func:`svae_convergence`)."""
     from .baselines import kl_scipy_float32
 
-    k = np.logspace(-2, 4, 601)
-    nan_share = float(np.mean(~np.isfinite(kl_scipy_float32(512, k))))
-    return [not_testable("svae512", "S-VAE does not converge with 512 latent dimensions (footnote 2)", "failed to train on FFHQ",
-                         f"the public float32 KL recipe is NaN for {100 * nan_share:.0f}% of k in [1e-2, 1e4] "
-                         "at m = 512", "needs FFHQ training; a plausible cause is shown, not the failure itself",
-                         "svae_baseline.html#kl-two-ways"),
+    if svae_rows is not None:
+        svae = svae_convergence(svae_rows, latent_dim)
+    else:
+        k = np.logspace(-2, 4, 601)
+        nan_share = float(np.mean(~np.isfinite(kl_scipy_float32(512, k))))
+        svae = not_testable("svae512", SVAE_CLAIM, "failed to train on FFHQ",
+                            f"the public float32 KL recipe is NaN for {100 * nan_share:.0f}% of k in [1e-2, 1e4] "
+                            "at m = 512", "needs the digit study at d_z = 512 (the verdict page's high_dim)",
+                            "svae_baseline.html#kl-two-ways")
+    return [svae,
             not_testable("table2_ffhq", "Table 2 at its own scale (FFHQ, 128 px, 512 latent dimensions)", "SAE better than VAE",
                          "demonstration scale only (100 faces, faces page)",
                          "needs the full-scale run of the faces page", "faces.html#faces-full-scale")]
 
 
-def all_verdicts(digits=None, gan=None, w2=None):
+class Verdicts(NamedTuple):
+    """What :func:`all_verdicts` returns: ``rows`` (every row of the verdict page), ``euclidean``
+    (the margins row with Euclidean distance), ``high`` (``{key: Verdict}``, the digit rows at the
+    paper's latent dimension ``high_dim``; empty when not computed)."""
+    rows: list
+    euclidean: "Verdict"
+    high: dict
+    high_dim: Optional[int]
+
+
+def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
     """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`),
     ``gan`` (:class:`sphericalae.studies.GanStudy`) and ``w2`` (:class:`sphericalae.studies.W2Study`),
-    the book's when None, and the margins verdict with Euclidean distance:
-    ``(verdicts, margins_euclidean)``."""
+    the book's when None; with ``high_dim`` (0 or None: not), every digit row again on the same study at
+    that latent dimension, and footnote 2's S-VAE row judged there. Returns :class:`Verdicts`."""
+    from .dimension import training_report
     from .experiments import DIGIT_STUDIES, compute_in_parallel, study_models
+    from .nulls import prior_null_study
     from .probes import PROBE_STUDIES
     from .studies import DigitStudy, GanStudy
     from .table1 import table1_study, trained_gans
 
     digits, gan = digits or DigitStudy(), gan or GanStudy()
+    grids = [digits] + ([digits.replace(latent_dim=high_dim)] if high_dim else [])
     gans = (gan, gan.at_low_dim())
-    study_models(digits, progress=False)                 # each grid of models trained in parallel,
+    for g in grids:
+        study_models(g, progress=False)                  # each grid of models trained in parallel,
     for g in gans:
         trained_gans(g)
-    compute_in_parallel([(fn, digits) for fn in DIGIT_STUDIES + PROBE_STUDIES] + [(table1_study, g) for g in gans],
-                        digits.device)                   # then every study side by side (cached)
+    compute_in_parallel([(fn, g) for g in grids for fn in (*DIGIT_STUDIES, *PROBE_STUDIES, prior_null_study,
+                                                           training_report)]
+                        + [(table1_study, g) for g in gans], digits.device)   # then every study side by side
     rows, euclidean = digit_verdicts(digits)
-    return (geometry_verdicts(w2) + rows + [gan_verdict(gan), gan_verdict(gan, low=True)]
-            + untestable_verdicts(), euclidean)
+    high = {v.key: v for v in digit_verdicts(grids[1])[0]} if high_dim else {}
+    svae_rows = training_report(grids[1])["rows"] if high_dim else None
+    return Verdicts(geometry_verdicts(w2) + rows + [gan_verdict(gan), gan_verdict(gan, low=True)]
+                    + untestable_verdicts(svae_rows, high_dim or 512), euclidean, high, high_dim or None)
 
 
 STORED = "results/verdicts.json"
@@ -728,7 +800,7 @@ def stored_verdicts(path=None):
 
 # --- every verdict with its numbers, for download ----------------------------------------------------
 
-RECORD_FIELDS = ("key", "claim", "verdict", "role", "metric", "a", "b", "mean_a", "mean_b", "diff", "ci_low",
+RECORD_FIELDS = ("key", "claim", "setting", "verdict", "role", "metric", "a", "b", "mean_a", "mean_b", "diff", "ci_low",
                  "ci_high", "ci_level", "test", "p_adj", "p_equiv_adj", "margin", "n_a", "n_b", "outcome", "ours")
 """The fields of :func:`verdict_records`, in the order of the downloadable table's columns."""
 
@@ -739,9 +811,10 @@ def _number(x):
     return x if np.isfinite(x) else None
 
 
-def verdict_records(verdicts) -> list:
+def verdict_records(verdicts, setting: str = "") -> list:
     """Every verdict with its numbers, one dict per comparison (fields :data:`RECORD_FIELDS`):
-    the claim's ``key``, ``claim`` and ``verdict`` (its outcome), ``role`` (``"evidence"``, or
+    the claim's ``key``, ``claim``, ``setting`` (``setting``: empty for the page's own setting, or
+    e.g. "digits at d_z = 512") and ``verdict`` (its outcome), ``role`` (``"evidence"``, or
     ``"side"`` for side evidence, outside the verdict), the comparison's ``metric``, sides ``a``
     and ``b``, ``mean_a``, ``mean_b``, ``diff`` (a - b), its interval ``ci_low``, ``ci_high`` at
     ``ci_level``, ``test``, Holm-adjusted ``p_adj`` and ``p_equiv_adj`` (TOST), ``margin`` (the
@@ -750,7 +823,7 @@ def verdict_records(verdicts) -> list:
     record whose comparison fields are None. Non-finite numbers are None."""
     out = []
     for v in verdicts:
-        head = {"key": v.key, "claim": v.claim, "verdict": v.outcome}
+        head = {"key": v.key, "claim": v.claim, "setting": setting, "verdict": v.outcome}
         comps = [("evidence", c) for c in v.evidence] + [("side", c) for c in v.side]
         if not comps:
             out.append({**dict.fromkeys(RECORD_FIELDS), **head, "ours": v.ours})
@@ -764,8 +837,9 @@ def verdict_records(verdicts) -> list:
     return out
 
 
-def write_verdict_table(verdicts, path):
-    """Write :func:`verdict_records` of ``verdicts`` to ``path``, atomically (its folder made when
+def write_verdict_table(verdicts, path, also=None):
+    """Write :func:`verdict_records` of ``verdicts`` (then of each ``also`` item, ``{setting:
+    verdicts}``, e.g. the digit rows at d_z = 512) to ``path``, atomically (its folder made when
     missing): CSV when it ends in ``.csv`` (a header row of :data:`RECORD_FIELDS`, None as an empty
     cell, numbers at full precision), JSON when ``.json`` (a list of objects, None as null). Any
     other extension raises ValueError. Returns the path."""
@@ -778,7 +852,8 @@ def write_verdict_table(verdicts, path):
 
     path = Path(path)
     kind = path.suffix.lower()
-    records = verdict_records(verdicts)
+    records = verdict_records(verdicts) + [r for label, more in (also or {}).items()
+                                           for r in verdict_records(more, label)]
     if kind == ".csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=RECORD_FIELDS, lineterminator="\n")

@@ -483,12 +483,14 @@ def short_ours(v, limit: int = OURS_LIMIT) -> str:
     return fitting[0] if fitting else _fit(forms[-1], limit)
 
 
-def summary_table(verdicts, *, caption=None):
+def summary_table(verdicts, *, caption=None, also=None):
     """The answer on one screen: one row per verdict (:class:`sphericalae.claims.Verdict`) with three
     columns, "claim" (the claim, a link to its evidence ``v.anchor``), "verdict" (its
     :func:`verdict_badge`) and "ours" (:func:`short_ours`: at most :data:`OURS_LIMIT` characters).
     The cells hold HTML (their text escaped, the link and badge not); cells wrap, so the table fits
-    the text column. A pandas Styler, as :func:`table` returns, with the classes ``sae-table`` and
+    the text column. ``also``: ``{column: {key: verdict}}``, a badge column after "verdict" per item
+    (the same claims at another setting, e.g. the digit rows at d_z = 512; a dash for a row it does
+    not hold). A pandas Styler, as :func:`table` returns, with the classes ``sae-table`` and
     ``sae-summary``. Raises ValueError for no verdicts or an unknown outcome."""
     import html
 
@@ -496,6 +498,8 @@ def summary_table(verdicts, *, caption=None):
     if not verdicts:
         raise ValueError("summary_table needs at least one verdict, got none")
     rows = [{"claim": f'<a href="{html.escape(str(v.anchor))}">{html.escape(str(v.claim), quote=False)}</a>',
-             "verdict": verdict_badge(v.outcome), "ours": html.escape(short_ours(v), quote=False)} for v in verdicts]
+             "verdict": verdict_badge(v.outcome),
+             **{col: verdict_badge(more[v.key].outcome) if v.key in more else DASH for col, more in (also or {}).items()},
+             "ours": html.escape(short_ours(v), quote=False)} for v in verdicts]
     styler = table(pd.DataFrame(rows), index=False, caption=caption)
     return styler.set_table_attributes('class="sae-table sae-summary"')

@@ -145,6 +145,38 @@ def test_prior_robustness_names_a_missing_comparator():
         prior_robustness(rows)
 
 
+def _null_rows(null_spread, level=300.0):
+    """``null_spread[model]``: that model's spread over four normal draw sets per seed, both pipelines."""
+    offsets = np.array([0.0, 0.3, 0.6, 1.0])
+    return [{"model": m, "seed": s, "set": j, "pipeline": pipe, "FD-CNN": level + sp[s] * o}
+            for m, sp in null_spread.items() for pipe in ("centerize+spherize", "vanilla")
+            for s in range(N) for j, o in enumerate(offsets)]
+
+
+def test_nulls_are_side_evidence_read_against_each_models_floor():
+    """A prior spread at its noise floor reads 'equivalent', one far above it 'a worse'; the noise
+    floor never changes the verdict (a family of its own)."""
+    a1 = _spreads("win", "win")                              # SAE's spread the smaller
+    floor = {"sae": a1["sae"] * (1 + TIGHT) + 1e-3, "vae": 0.2 * a1["vae"], "svae": 0.2 * a1["svae"]}
+    with_floor = prior_robustness(_prior_rows(a1), _null_rows(floor))
+    without = prior_robustness(_prior_rows(a1))
+    assert with_floor.outcome == without.outcome == "holds"
+    nulls = with_floor.side[-3:]
+    assert [c.a for c in nulls] == ["sae over four priors", "vae over four priors", "svae over four priors"]
+    assert [c.test for c in nulls] == ["paired t-test"] * 3
+    assert [c.outcome for c in nulls] == ["equivalent", "b better", "b better"]
+    assert len(without.side) == 3 and len(with_floor.side) == 6
+
+
+def test_null_spreads_name_a_missing_model():
+    from sphericalae.nulls import null_spreads
+
+    rows = _null_rows({"sae": np.full(N, 10.0)})
+    assert null_spreads(rows, "sae", "vanilla") == pytest.approx(np.full(N, 10.0))
+    with pytest.raises(ValueError, match="no null rows of model 'vae'"):
+        null_spreads(rows, "vae", "vanilla")
+
+
 # --- raw draws and the RAE sampler ----------------------------------------------------------------
 
 @pytest.mark.parametrize("effect,outcome", [("win", "holds"), ("loss", "does not hold"),

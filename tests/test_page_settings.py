@@ -18,12 +18,16 @@ SETTINGS = {
     "small": {"training": DIGITS, "priors": {**DIGITS, "n_samples": 200}, "latent": {**DIGITS, "map_digits": 600},
               "gan_table1": {"epochs": 1, "seeds": [0, 1], "reps": 1, "n_samples": 200},
               "verdict": {"digits": {**DIGITS, "n_samples": 200, "map_digits": 600}, "w2": {"n_main": 60, "reps": 2},
-                          "gan": {"epochs": 1, "seeds": [0, 1], "reps": 1, "n_samples": 200}}},
+                          "gan": {"epochs": 1, "seeds": [0, 1], "reps": 1, "n_samples": 200}},
+              "dimension": {**DIGITS, "ladder": [3, 10, 64], "high_dim": 64, "rung_seeds": 1, "n_samples": 200,
+                            "map_digits": 600}},
     "d16": {"training": {**DIGITS, "latent_dim": 16, "seeds": 3}, "latent": {**DIGITS, "latent_dim": 16,
                                                                              "seeds": 3, "map_digits": 600},
             "priors": {**DIGITS, "latent_dim": 16, "seeds": 3, "n_samples": 200},
             "verdict": {"digits": {**DIGITS, "latent_dim": 16, "seeds": 3, "n_samples": 200}, "w2": {"n_main": 60, "reps": 2},
-                        "gan": {"epochs": 1, "seeds": [1, 2], "reps": 1, "n_samples": 200}}},
+                        "gan": {"epochs": 1, "seeds": [1, 2], "reps": 1, "n_samples": 200}, "high_dim": 0},
+            "dimension": {**DIGITS, "latent_dim": 16, "seeds": 3, "ladder": [4, 16, 32], "high_dim": 32,
+                          "n_samples": 200, "map_digits": 600}},
 }
 CASES = [(setting, page) for setting, pages in SETTINGS.items() for page in pages]
 
