@@ -37,6 +37,8 @@ from .rules import ALPHA, DIFFERENCES, TESTS, compare, decide
 
 __all__ = ["Verdict", "OUTCOMES", "RULES", "Margin", "MARGINS", "margin_table", "table2", "ae_ablation",
            "prior_robustness", "ROBUSTNESS_COMPARATORS", "raw_draws", "rae_sampler", "margins", "MARGIN_DISTANCE",
+           "own_prior", "OWN_PRIOR_COMPARATORS", "off_sphere", "NEAR_SPHERE", "OFF_SPHERE_METRICS", "blurriness",
+           "uniform_codes",
            "MARGIN_COMPARATORS", "TABLE2_METRICS", "table1_gan",
            "gan_cells", "statement", "WANTED", "TABLE1_STATEMENTS", "table1_statements", "spreads",
            "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "Verdicts", "svae_convergence", "closed_form", "not_testable",
@@ -87,6 +89,20 @@ def _margins():
             "a spread is a difference of FD-CNN values, so it takes FD-CNN's margin, as a share of the FD-CNN "
             "level the spread is measured at (a share of the spread itself would vanish for a comparator whose "
             "spread is near 0, and equivalence could never be shown)")),
+        "binarised FD-CNN": Margin(0.05, own, (
+            "the same Fréchet distance in the same network's features, of images thresholded at 0.5: FD-CNN's "
+            "margin, for FD-CNN's reason")),
+        "sharpness": Margin(0.05, own, (
+            "Section 5.2's blurriness sits beside Table 2 in the paper, so it takes Table 2's margin: " + table2)),
+        "mean resultant length": Margin(0.05, None, (
+            "a twentieth of the statistic's range [0, 1] (0: directions that cancel, as uniform ones do; 1: every "
+            "code pointing one way), about the length n = 500 uniform directions show by chance (1/√500 = 0.045): "
+            "codes within it of uniform directions are no more lopsided than a uniform sample of the book's size; "
+            "in its own units, since the uniform's value is near 0, where a share of it vanishes")),
+        "top eigenvalue × p": Margin(0.10, "the uniform directions' value", (
+            "one direction holding a tenth more of the codes' spread than uniform directions of the same number and "
+            "dimension do, less than the excess a finite uniform sample itself shows ((1 + √(p/n))² − 1 = 29% at "
+            "p = 9, n = 500, Marchenko and Pastur): a difference no picture of the codes could show")),
         "silhouette": Margin(0.02, None, (
             "a tenth of the narrowest band of the usual reading of a silhouette (Kaufman and Rousseeuw 1990: "
             "above 0.70 strong, 0.50-0.70 reasonable, 0.25-0.50 weak, below 0.25 no substantial structure; "
@@ -175,16 +191,19 @@ class Verdict:
 WANTED = {"match": (("equivalent",), DIFFERENCES),
           "differ": (DIFFERENCES, ("equivalent",)),
           "better": (("a better",), ("equivalent", "b better")),
-          "worse": (("b better",), ("equivalent", "a better"))}
+          "worse": (("b better",), ("equivalent", "a better")),
+          "no worse": (("equivalent", "a better"), ("b better",))}
 """What a statement wants of a comparison (a against b): ``(outcomes that say it, outcomes that say
 the opposite)``; ``"better"``: a the better; ``"worse"``: b the better, e.g. a prior's FD-CNN above
-the normal prior's."""
+the normal prior's; ``"no worse"``: a equivalent to b or the better (a tolerance: b is the
+reference a may not fall behind)."""
 
 
 def statement(comps, want: str) -> str:
     """The outcome of a claim over its decided comparisons (a against b), by the module docstring's
     rule: ``want`` is a key of :data:`WANTED` (``"match"``: equivalent; ``"differ"``: a difference
-    either way; ``"better"``: a the better; ``"worse"``: b the better). Raises ValueError for an
+    either way; ``"better"``: a the better; ``"worse"``: b the better; ``"no worse"``: a equivalent
+    or the better). Raises ValueError for an
     unknown ``want`` or no comparison."""
     if want not in WANTED:
         raise ValueError(f"want must be one of {', '.join(WANTED)}, got {want!r}")
@@ -350,6 +369,77 @@ def rae_sampler(rows):
                    tuple(comps), margins=("FD-CNN",))
 
 
+OWN_PRIOR_COMPARATORS = ("vae", "svae")
+"""The models SAE's own-prior sampling is set against: the paper's VAE, and S-VAE, its comparator in
+the digits appendix (Fig. 12)."""
+
+
+def own_prior(rows):
+    """The abstract's "superiority of SAE" for sampling: SAE decodes draws of its own prior (Algorithm
+    1's output) better than the VAE and S-VAE decode draws of theirs (FD-CNN of the ``"own prior"``
+    cells of :func:`sphericalae.experiments.prior_study`; one family; different models: Welch)."""
+    own = dict(cell="own prior")
+    comps = decide(compare(_groups(rows, "sae", "FD-CNN", **own), _groups(rows, k, "FD-CNN", **own), "FD-CNN",
+                           names=("sae", k), **_margin_kw("FD-CNN")) for k in OWN_PRIOR_COMPARATORS)
+    return Verdict("own_prior", "SAE samples better than the VAE and S-VAE, each from its own prior (abstract: "
+                   "'the superiority of SAE')", "the abstract; pictures only (Figs. 5, 12)",
+                   statement(comps, "better"), _ours(comps),
+                   _rule("SAE's own prior", "the VAE's and S-VAE's own priors", comps),
+                   "priors.html#own-prior-sampling", tuple(comps), margins=("FD-CNN",))
+
+
+NEAR_SPHERE = (0.9, 1.1)
+"""The radii, as multiples of the training radius, that the off-sphere row reads as "near the
+spherical surface" (Section 3.2): 10% inside and outside, fixed in advance."""
+OFF_SPHERE_METRICS = ("FD-CNN", "binarised FD-CNN")
+"""The off-sphere row's metrics: FD-CNN, and FD-CNN of binarised images, which does not reward the
+sharper strokes a larger code norm gives (:mod:`sphericalae.probes`)."""
+
+
+def _radius_groups(rows, model, metric, radius):
+    return _groups(rows, model, metric, cell="Alg. 1", radius=radius)
+
+
+def off_sphere(rows, model="sae"):
+    """Section 3.2: codes near the sphere decode with negligible error, "even if they deviate from the
+    sphere". ``model``'s decoder fed Algorithm 1's normal draws at each radius of :data:`NEAR_SPHERE`
+    (multiples of its training radius) is no worse than at the radius itself, on each metric of
+    :data:`OFF_SPHERE_METRICS` (one decoder reads both: the paired t-test; one family of four).
+    ``rows``: :func:`sphericalae.probes.radius_study` rows."""
+    comps = decide(compare(_radius_groups(rows, model, m, r), _radius_groups(rows, model, m, 1.0), m,
+                           names=(f"radius {r:g}×", "radius 1×"), paired=True, **_margin_kw(m))
+                   for m in OFF_SPHERE_METRICS for r in NEAR_SPHERE)
+    near = " and ".join(f"{r:g}×" for r in NEAR_SPHERE)
+    return Verdict("off_sphere", "Codes near the sphere decode as well as codes on it (Section 3.2)",
+                   "'the error can be negligible even if they deviate from the sphere, as long as they are "
+                   "distributed near the spherical surface' (no measurement)", statement(comps, "no worse"),
+                   "; ".join(f"{c.metric} at {c.a.removeprefix('radius ')}: {c.mean_a:.0f} vs {c.mean_b:.0f} at 1× "
+                             f"({_said(c)})" for c in comps),
+                   f"holds: SAE's decoder at {near} its training radius no worse than at 1× (equivalent, or better) "
+                   f"on every comparison; in part: no worse on more comparisons than it is worse on; does not hold: "
+                   f"worse on at least as many (one at least); inconclusive: none decided. {comps[0].test} by "
+                   f"training seed, Holm over {len(comps)}", "priors.html#code-radius", tuple(comps),
+                   margins=OFF_SPHERE_METRICS)
+
+
+def blurriness(rows):
+    """Section 5.2: SAE's reconstructions are less blurry than the VAE's: the sharpness of held-out
+    reconstructions (a share of the originals', :func:`sphericalae.probes.sharpness_study` rows;
+    higher is sharper), SAE against the VAE (different models: Welch). Outside the verdict: SAE
+    against the plain AE (a family of its own)."""
+    def family(other):
+        return decide([compare(_groups(rows, "sae", "sharpness"), _groups(rows, other, "sharpness"), "sharpness",
+                               names=("sae", other), lower_is_better=False, **_margin_kw("sharpness"))])
+
+    comps, side = family("vae"), family("ae")
+    return Verdict("blurriness", "SAE's reconstructions are much less blurry than the VAE's (Section 5.2)",
+                   "FFHQ faces, pictures only (Fig. 4)", statement(comps, "better"), _ours(comps),
+                   _rule("SAE's reconstructions", "the VAE's, in sharpness (gradient energy, a share of "
+                         "the originals')", comps, "; 'much' is not measured: any difference beyond the margin "
+                         "counts; the plain AE: side evidence", better="sharper"),
+                   "training.html#blurriness", tuple(comps), tuple(side), margins=("sharpness",))
+
+
 MARGIN_DISTANCE = "cosine"
 """The one distance of the margins row, fixed in advance (the latent page shows Euclidean as a side
 note)."""
@@ -377,6 +467,29 @@ def margins(rows, metric=MARGIN_DISTANCE):
                    _rule("SAE's silhouette", f"the VAE's and S-VAE's, on the codes with {metric} distance for every "
                          "model", comps, "; the plain AE: side evidence", better="higher"),
                    "latent.html#class-margins", tuple(comps), tuple(side), margins=("silhouette",))
+
+
+def uniform_codes(rows, model="sae"):
+    """Fig. 13: SAE's codes are "globally uniform" on the sphere. The held-out codes of ``model``
+    as directions against as many directions uniform on the same sphere (one set per seed), on the
+    global statistics of :data:`sphericalae.probes.UNIFORMITY_METRICS` (the first moment and the
+    covariance's largest eigenvalue; "while maintaining the variation of density" leaves the local
+    density free): equivalent on both (one family; codes and uniform draws are different sources:
+    Welch). Outside the verdict: SAE against the VAE, the lower (closer to uniform) the better.
+    ``rows``: :func:`sphericalae.probes.code_uniformity_study` rows."""
+    from .probes import UNIFORMITY_METRICS
+
+    comps = decide(compare(_groups(rows, model, m), _groups(rows, "uniform", m, beside=model), m,
+                           names=(model, "uniform"), **_margin_kw(m)) for m in UNIFORMITY_METRICS)
+    side = decide(compare(_groups(rows, model, m), _groups(rows, "vae", m), m, names=(model, "vae"),
+                          **_margin_kw(m)) for m in UNIFORMITY_METRICS)
+    return Verdict("uniform_codes", "SAE's codes are globally uniform on the sphere (Fig. 13)",
+                   "CelebA, t-SNE picture only", statement(comps, "match"), _ours(comps),
+                   "holds: SAE's held-out codes equivalent to uniform directions on the same sphere on both "
+                   "statistics; in part: more equivalent than different; does not hold: at least as many different "
+                   f"(one at least); inconclusive: none decided. {comps[0].test}, Holm over {len(comps)}; SAE "
+                   "against the VAE: side evidence", "latent.html#uniform-codes", tuple(comps), tuple(side),
+                   margins=UNIFORMITY_METRICS)
 
 
 def _per_seed_cell(rows, prior, pipeline):
@@ -509,6 +622,7 @@ def digit_verdicts(study=None):
     :class:`sphericalae.studies.DigitStudy`; the book's when None). Returns the rows and the
     margins verdict with Euclidean distance (the row uses cosine distance)."""
     from .experiments import prior_study, reconstruction_study, structure_study
+    from .probes import code_uniformity_study, radius_study, sharpness_study
     from .studies import DigitStudy
 
     study = DigitStudy() if study is None else study
@@ -518,8 +632,10 @@ def digit_verdicts(study=None):
     pri = prior_study(study)["scores"]
     st = structure_study(study)["scores"]
     nulls = prior_null_study(study)["scores"]
-    return ([table2(rec), ae_ablation(rec), prior_robustness(pri, nulls), raw_draws(pri), rae_sampler(pri),
-             margins(st, "cosine")], margins(st, "euclidean"))
+    return ([table2(rec), ae_ablation(rec), blurriness(sharpness_study(study)["scores"]),
+             prior_robustness(pri, nulls), own_prior(pri), raw_draws(pri), rae_sampler(pri),
+             off_sphere(radius_study(study)["scores"]), margins(st, "cosine"),
+             uniform_codes(code_uniformity_study(study)["scores"])], margins(st, "euclidean"))
 
 
 def gan_verdict(study=None, low=False):
@@ -606,6 +722,7 @@ def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
     from .dimension import training_report
     from .experiments import DIGIT_STUDIES, compute_in_parallel, study_models
     from .nulls import prior_null_study
+    from .probes import PROBE_STUDIES
     from .studies import DigitStudy, GanStudy
     from .table1 import table1_study, trained_gans
 
@@ -616,7 +733,8 @@ def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
         study_models(g, progress=False)                  # each grid of models trained in parallel,
     for g in gans:
         trained_gans(g)
-    compute_in_parallel([(fn, g) for g in grids for fn in (*DIGIT_STUDIES, prior_null_study, training_report)]
+    compute_in_parallel([(fn, g) for g in grids for fn in (*DIGIT_STUDIES, *PROBE_STUDIES, prior_null_study,
+                                                           training_report)]
                         + [(table1_study, g) for g in gans], digits.device)   # then every study side by side
     rows, euclidean = digit_verdicts(digits)
     high = {v.key: v for v in digit_verdicts(grids[1])[0]} if high_dim else {}

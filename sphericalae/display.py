@@ -412,6 +412,8 @@ def book_text(text) -> str:
 SHORT_CLAIMS = {"theorem1": "Theorem 1", "lemma1": "Lemma 1", "theorem2": "Theorem 2", "table2": "Table 2",
                 "ae_ablation": "SAE vs plain AE", "priors": "Any prior", "raw_draws": "Raw draws",
                 "rae": "RAE sampler", "margins": "Class margins", "table1": "Table 1",
+                "own_prior": "Own priors", "off_sphere": "Off the sphere", "blurriness": "Blurriness",
+                "uniform_codes": "Uniform codes",
                 "table1_low": "Table 1, low d", "svae512": "S-VAE at 512", "table2_ffhq": "Table 2, FFHQ"}
 """A few words naming each claim of the verdict page (by ``Verdict.key``),
 where a figure has no room for the claim."""

@@ -443,3 +443,123 @@ def test_theorem_2_row_quotes_the_wasserstein_pages_own_calls():
     assert row.ours == (f"m = 512: normal {page['normal']:.4f}, χ² vs normal {page['chi2 vs normal']:.4f}; "
                         f"spherized χ² {page['spherized chi2']:.4f}")
     assert row.anchor == "wasserstein.html#theorem-2-measured"
+
+
+# --- the abstract's superiority: each model from its own prior ------------------------------------
+
+@pytest.mark.parametrize("effects,outcome", [
+    (("win", "win"), "holds"), (("win", "noise"), "holds in part"), (("win", "loss"), "does not hold"),
+    (("equal", "noise"), "does not hold"), (("noise", "noise"), "inconclusive")])
+def test_own_prior_reaches_every_outcome(effects, outcome):
+    sae = 300 * (1 + TIGHT)                                  # one SAE group faces both
+    against = {"win": 600 * (1 + TIGHT[::-1]), "loss": 150 * (1 + TIGHT[::-1]), "equal": 300 * (1 + TIGHT[::-1]),
+               "noise": 300 * (1 + NOISE)}
+    groups = {"sae": sae, "vae": against[effects[0]], "svae": against[effects[1]]}
+    rows = [{"model": m, "seed": s, "cell": cell, "FD-CNN": float(v[s] if cell == "own prior" else 1.0)}
+            for m, v in groups.items() for s in range(N) for cell in ("own prior", "normal / vanilla")]
+    v = claims.own_prior(rows)
+    assert [(c.a, c.b) for c in v.evidence] == [("sae", "vae"), ("sae", "svae")]
+    assert _outcomes(v) == [EXPECTED[e] for e in effects]
+    assert all(c.test == "Welch's t-test" for c in v.evidence)
+    assert v.outcome == outcome and v.margins == ("FD-CNN",)
+
+
+# --- Section 3.2: codes off the sphere ------------------------------------------------------------
+
+def _radius_rows(effects, level=400.0):
+    """SAE's radius rows: per comparison (FD-CNN at 0.9, 1.1, then binarised at 0.9, 1.1) the values
+    at that radius for ``effect`` against a shared group at radius 1 (lower is better)."""
+    at = {"win": 0.5, "loss": 1.5, "equal": 1.0}
+    rows = []
+    for i, metric in enumerate(claims.OFF_SPHERE_METRICS):
+        for r, effect in [(1.0, None)] + list(zip(claims.NEAR_SPHERE, effects[2 * i:2 * i + 2])):
+            v = (level * (1 + TIGHT) if effect is None else level * (1 + NOISE) if effect == "noise"
+                 else level * at[effect] * (1 + TIGHT[::-1]))
+            for s in range(N):
+                rows.append({"model": "sae", "seed": s, "cell": "Alg. 1", "radius": r, "metric": metric,
+                             "value": float(v[s])})
+    merged = {}
+    for r in rows:
+        merged.setdefault((r["seed"], r["radius"]), {"model": "sae", "seed": r["seed"], "cell": "Alg. 1",
+                                                     "radius": r["radius"]})[r["metric"]] = r["value"]
+    raw = [{"model": "sae", "seed": s, "cell": "raw", "radius": 3.0, **dict.fromkeys(claims.OFF_SPHERE_METRICS, 1.0)}
+           for s in range(N)]
+    return list(merged.values()) + raw
+
+
+@pytest.mark.parametrize("effects,outcome", [
+    (("equal",) * 4, "holds"), (("win",) * 4, "holds"), (("win", "equal", "equal", "win"), "holds"),
+    (("loss", "equal", "equal", "equal"), "holds in part"), (("loss", "equal", "equal", "noise"), "holds in part"),
+    (("loss", "loss", "equal", "equal"), "does not hold"), (("loss", "noise", "noise", "noise"), "does not hold"),
+    (("noise",) * 4, "inconclusive")])
+def test_off_sphere_reaches_every_outcome(effects, outcome):
+    v = claims.off_sphere(_radius_rows(effects))
+    assert _outcomes(v) == [EXPECTED[e] for e in effects]
+    assert [c.metric for c in v.evidence] == ["FD-CNN", "FD-CNN", "binarised FD-CNN", "binarised FD-CNN"]
+    assert [c.a for c in v.evidence[:2]] == ["radius 0.9×", "radius 1.1×"] and v.evidence[0].b == "radius 1×"
+    assert all(c.test == "paired t-test" for c in v.evidence)
+    assert v.outcome == outcome and v.margins == claims.OFF_SPHERE_METRICS
+
+
+def test_no_worse_counts_equivalence_and_a_win_for_the_claim():
+    comps = [c for e in ("equal", "win", "loss") for c in claims.off_sphere(_radius_rows((e,) * 4)).evidence[:1]]
+    assert [c.outcome for c in comps] == ["equivalent", "a better", "b better"]
+    assert statement(comps[:2], "no worse") == "holds"
+    assert statement(comps, "no worse") == "holds in part"
+    assert statement(comps[1:], "no worse") == "does not hold"
+
+
+# --- Section 5.2: blurriness ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("effect,outcome", [("win", "holds"), ("loss", "does not hold"),
+                                            ("equal", "does not hold"), ("noise", "inconclusive")])
+def test_blurriness_reaches_every_outcome(effect, outcome):
+    sae, vae = _pair(0.8, effect, higher_better=True)
+    groups = {"sae": sae, "vae": vae, "ae": 0.9 * (1 + TIGHT)}
+    rows = [{"model": m, "seed": s, "sharpness": float(v[s])} for m, v in groups.items() for s in range(N)]
+    v = claims.blurriness(rows)
+    assert _outcomes(v) == [EXPECTED[effect]] and not v.evidence[0].lower_is_better
+    assert v.outcome == outcome and v.margins == ("sharpness",)
+    assert [c.b for c in v.side] == ["ae"]                   # the plain AE: outside the verdict
+
+
+# --- Fig. 13: globally uniform codes --------------------------------------------------------------
+
+def _uniformity_rows(effects, vae=2.0):
+    """Codes statistics of SAE against its uniform sets: ``equal``, ``differ`` (SAE's twice the
+    uniform's) or ``noise`` per statistic."""
+    levels = {"mean resultant length": 0.3, "top eigenvalue × p": 1.3}
+    rows = []
+    for model in ("sae", "uniform", "vae"):
+        values = {}
+        for (m, level), effect in zip(levels.items(), effects):
+            values[m] = {"sae": {"equal": level * (1 + TIGHT[::-1]), "differ": 2 * level * (1 + TIGHT[::-1]),
+                                 "noise": level * (1 + NOISE)}[effect],
+                         "uniform": level * (1 + TIGHT), "vae": vae * level * (1 + TIGHT)}[model]
+        rows += [{"model": model, "seed": s, "p": 9, **({"beside": "sae"} if model == "uniform" else {}),
+                  **{m: float(v[s]) for m, v in values.items()}} for s in range(N)]
+    return rows
+
+
+@pytest.mark.parametrize("effects,outcome", [
+    (("equal", "equal"), "holds"), (("equal", "noise"), "holds in part"), (("equal", "differ"), "does not hold"),
+    (("differ", "noise"), "does not hold"), (("noise", "noise"), "inconclusive")])
+def test_uniform_codes_reaches_every_outcome(effects, outcome):
+    v = claims.uniform_codes(_uniformity_rows(effects))
+    want = {"equal": "equivalent", "differ": "b better", "noise": "inconclusive"}
+    assert _outcomes(v) == [want[e] for e in effects]
+    assert [c.b for c in v.evidence] == ["uniform", "uniform"] and all(c.test == "Welch's t-test" for c in v.evidence)
+    assert v.outcome == outcome and v.margins == ("mean resultant length", "top eigenvalue × p")
+    assert [c.b for c in v.side] == ["vae", "vae"]           # SAE against the VAE: outside the verdict
+
+
+def test_uniform_codes_reads_the_uniform_set_beside_its_model():
+    rows = _uniformity_rows(("equal", "equal"))
+    rows += [{**r, "beside": "vae", "mean resultant length": 5.0} for r in rows if r["model"] == "uniform"]
+    assert claims.uniform_codes(rows).outcome == "holds"     # the VAE's uniform sets play no part
+
+
+def test_new_margins_have_reasons_and_units():
+    assert MARGINS["mean resultant length"].of is None       # near 0 for uniform: its own units
+    assert MARGINS["top eigenvalue × p"].of and MARGINS["sharpness"].size == MARGINS["MSE"].size
+    assert MARGINS["binarised FD-CNN"].size == MARGINS["FD-CNN"].size
