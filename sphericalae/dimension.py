@@ -157,22 +157,32 @@ def ladder_rows(studies: dict) -> list:
     """The dimension page's numbers, one row per rung, kind and seed: held-out ``MSE`` (the training
     page's), ``own prior`` and ``Alg. 1`` (FD-CNN of samples from the model's own prior and of
     normal draws through Algorithm 1, the priors page's), ``spread`` (FD-CNN over the four priors
-    through Algorithm 1). ``studies``: :func:`ladder_studies`."""
+    through Algorithm 1), ``uniformity`` (the codes' top eigenvalue × p as directions over that of
+    as many uniform directions on the same sphere, :func:`sphericalae.probes.code_uniformity_study`:
+    1 for codes as uniform as a uniform sample, larger for codes that favour some directions).
+    ``studies``: :func:`ladder_studies`."""
     from .claims import spreads
     from .experiments import prior_study, reconstruction_study
+    from .probes import code_uniformity_study
 
+    stat = "top eigenvalue × p"
     rows = []
     for d, st in studies.items():
         rec = reconstruction_study(st)["scores"]
         pri = prior_study(st)["scores"]
+        uni = code_uniformity_study(st)["scores"]
         for kind in STUDY_KINDS:
             spread = spreads(pri, kind, "centerize+spherize")
             for s in range(st.seeds):
                 def cell(name):
                     return next(r["FD-CNN"] for r in pri if r["model"] == kind and r["seed"] == s and r["cell"] == name)
                 mse = next(r["MSE"] for r in rec if r["model"] == kind and r["seed"] == s)
+                codes = next(r[stat] for r in uni if r["model"] == kind and r["seed"] == s)
+                uniform = next(r[stat] for r in uni if r["model"] == "uniform" and r.get("beside") == kind
+                               and r["seed"] == s)
                 rows.append({"d": d, "model": kind, "seed": s, "MSE": mse, "own prior": cell("own prior"),
-                             "Alg. 1": cell("normal / centerize+spherize"), "spread": float(spread[s])})
+                             "Alg. 1": cell("normal / centerize+spherize"), "spread": float(spread[s]),
+                             "uniformity": codes / uniform})
     return rows
 
 
