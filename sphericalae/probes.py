@@ -177,8 +177,8 @@ def code_uniformity_study(study: DigitStudy = DigitStudy()):
     :func:`code_statistics` of the codes of the held-out digits as directions, and of as many
     directions uniform on the same sphere (:func:`uniform_like`, stream (seed, "uniform-codes"); model
     ``"uniform"``, one set per model whose codes it stands beside, field ``beside``). Returns
-    ``{"scores": [{model, seed, p, mean resultant length, top eigenvalue × p}] (uniform rows also
-    ``beside``), "n": held-out size}``."""
+    ``{"scores": [{model, seed, p, mean resultant length, top eigenvalue × p}], "n": held-out
+    size}``; the uniform rows also name the model they stand beside (field ``beside``)."""
     def compute():
         models, data = _data(study)
         heldout = data[1].tensors[0]
