@@ -148,6 +148,10 @@ def ladder_studies(study: DigitStudy = DigitStudy(), ladder=LADDER, rung_seeds=R
     """``{d: DigitStudy}`` of each rung: ``study`` at that latent dimension, with ``rung_seeds``
     seeds on the rungs other than the book's two (``study.latent_dim`` and ``high_dim``), whose
     studies are the full ones (their models and results are the verdict page's)."""
+    bad = [d for d in ladder if isinstance(d, bool) or not isinstance(d, int) or d < 3]
+    if bad or isinstance(ladder, str):
+        raise ValueError(f"the ladder must be a list of latent dimensions, integers >= 3 (SAE's codes lie on "
+                         f"S^(d-2)), got {ladder!r}")
     ends = {study.latent_dim, high_dim}
     return {d: study.replace(latent_dim=d, seeds=study.seeds if d in ends else min(rung_seeds, study.seeds))
             for d in ladder}

@@ -97,3 +97,9 @@ def test_mean_interval_is_a_t_interval():
     m, lo, hi = mean_interval([1.0, 2.0, 3.0], level=0.9)
     assert m == 2.0 and lo == pytest.approx(2 - 2.919986 / math.sqrt(3)) and hi == pytest.approx(2 + 2.919986 / math.sqrt(3))
     assert math.isnan(mean_interval([1.0])[1])
+
+
+@pytest.mark.parametrize("ladder", ["[3, 10]", [2, 10], [3, 10.5]])
+def test_a_bad_ladder_is_refused_by_name(ladder):
+    with pytest.raises(ValueError, match="the ladder must be a list of latent dimensions"):
+        ladder_studies(DigitStudy(), ladder)
