@@ -10,7 +10,8 @@ source): the result is stored with ``torch.save`` and read back with ``torch.loa
   ``key`` is any JSON-serialisable dict (say every parameter the result depends on: dataset, sizes,
   epochs, seed) and ``source`` is :func:`source_hash`: a sha256 of the code the result depends on,
   the modules named in ``sources`` and every package module they import (:func:`dependencies`,
-  read from the import statements), or of the whole package when ``sources`` is None. A change to
+  read from the import statements), or of the whole package when ``sources`` is None, less the
+  storage modules (:data:`STORAGE_MODULES`: this one, the lock and the sealed files). A change to
   that code invalidates the entry; a change elsewhere (a plot, a metric a trained model does not
   use) does not.
 * **What can be stored.** What ``torch.load(weights_only=True)`` reads back: tensors, state dicts,
@@ -31,16 +32,22 @@ source): the result is stored with ``torch.save`` and read back with ``torch.loa
   unpickles but was altered on disk, or that holds another object (no format, no checksum) is never
   returned: it is recomputed and overwritten, with a warning.
 
+* **What it cost.** Each computed entry adds a line to ``computed.log`` in the folder: the time, the
+  process, the seconds it took and the file.
+
 Delete the folder to clear the cache; nothing else refers to it.
 """
 from __future__ import annotations
 
 import ast
 import contextlib
+import contextvars
+import functools
 import hashlib
 import json
 import os
 import re
+import time
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -50,13 +57,18 @@ import torch
 from .runfiles import check_sealed, save_atomic, seal
 from .runlock import key_lock
 
-__all__ = ["cached", "cache_path", "cache_root", "source_hash", "code_of", "dependencies", "imports_in", "module_file",
+__all__ = ["cached", "missing", "STORAGE_MODULES", "cache_path", "cache_root", "source_hash", "code_of", "dependencies", "imports_in", "module_file",
            "ENV_VAR"]
 
 ENV_VAR = "SPHERICALAE_CACHE"
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMAT = "sphericalae-cache/1"
+LOG_FILE = "computed.log"
+STORAGE_MODULES = ("sphericalae.cache", "sphericalae.runlock", "sphericalae.runfiles")
+"""How results and checkpoints are stored, sealed and locked, not what they are: left out of every
+:func:`source_hash`, so that a change there (a lock, a probe, a file format, which has its own
+version, :data:`FORMAT`) retrains nothing."""
 _LEAVES = (torch.Tensor, int, float, bool, str, type(None), torch.dtype, torch.device, torch.Size)
 
 
@@ -85,6 +97,12 @@ def imports_in(source, module: str | None = None, root: Path | None = None) -> s
     bodies included); ``module``: the dotted name of the module it is, for relative imports (None:
     a script or a notebook cell, which has none)."""
     root = PACKAGE_DIR if root is None else Path(root)
+    return set(_imports(source.encode() if isinstance(source, str) else bytes(source), module, root))
+
+
+@functools.lru_cache(maxsize=4096)
+def _imports(source: bytes, module, root: Path) -> frozenset:
+    """:func:`imports_in`, once per source text, module and package folder in a process."""
     pkg = PACKAGE_DIR.name
     here = [] if module is None else \
         module.split(".") if module_file(module, root).name == "__init__.py" else module.split(".")[:-1]
@@ -99,7 +117,7 @@ def imports_in(source, module: str | None = None, root: Path | None = None) -> s
                 found.update(f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}", root).is_file())
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name == pkg or a.name.startswith(pkg + "."))
-    return {m for m in found if module_file(m, root).is_file()}
+    return frozenset(m for m in found if module_file(m, root).is_file())
 
 
 def dependencies(modules, package_dir=None) -> list:
@@ -122,7 +140,12 @@ def dependencies(modules, package_dir=None) -> list:
 def code_of(source) -> bytes:
     """What a module computes, without its words: the dump of its syntax tree with every docstring and
     bare string statement removed (comments and layout are not in the tree), so that editing prose
-    invalidates no cached result while any change of code does."""
+    invalidates no cached result while any change of code does. Parsed once per text in a process."""
+    return _code_of(source.encode() if isinstance(source, str) else bytes(source))
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_of(source: bytes) -> bytes:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -135,12 +158,15 @@ def code_of(source) -> bytes:
 
 def source_hash(package_dir=None, sources=None) -> str:
     """sha256 over the relative path and the code (:func:`code_of`) of the package's ``.py`` files:
-    all of them (``sources`` None), or the :func:`dependencies` of the module names in ``sources``."""
+    all of them (``sources`` None), or the :func:`dependencies` of the module names in ``sources``;
+    never the :data:`STORAGE_MODULES`."""
     root = Path(package_dir) if package_dir is not None else PACKAGE_DIR
     if sources is None:
         paths = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
     else:
         paths = sorted(module_file(m, root) for m in dependencies(sources, root))
+    storage = {module_file(m, root) for m in STORAGE_MODULES}
+    paths = [p for p in paths if p not in storage]
     h = hashlib.sha256()
     for path in paths:
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
@@ -194,6 +220,8 @@ def cached(name: str, key: dict, compute, root=None, sources=None):
     process that names the cache setting to change (``root``, ``$SPHERICALAE_CACHE`` or ``HOME``).
     """
     path = cache_path(name, key, root, sources)
+    if _PROBING.get():
+        raise _Probed(path.is_file())
     why = _unusable(path)
     with contextlib.ExitStack() as held:
         if why is None:                               # a second process waits here, then reads the file
@@ -205,13 +233,41 @@ def cached(name: str, key: dict, compute, root=None, sources=None):
                 cause = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
                 warnings.warn(f"cache file {path} could not be read ({cause.splitlines()[0]}); recomputing",
                               RuntimeWarning, stacklevel=2)
+        started = time.monotonic()
         result = compute()
         _check_storable(result)
         if why is None:
             why = _store(result, path)
+            if why is None:
+                _log(path, time.monotonic() - started)
     if why is not None:
         _warn_once(path.parent, root, why)
     return result
+
+
+_PROBING = contextvars.ContextVar("sphericalae_cache_probing", default=False)
+
+
+class _Probed(Exception):
+    """Raised by :func:`cached` while :func:`missing` probes: whether the entry's file exists."""
+
+    def __init__(self, found: bool):
+        super().__init__(found)
+        self.found = found
+
+
+def missing(fn, *args) -> bool:
+    """Whether ``fn(*args)``, a function whose result comes from :func:`cached`, would compute: True
+    when the first cache entry it asks for is not stored, False when it is (nothing is read or
+    computed to tell). A ``fn`` that returns without asking the cache has computed its result: False."""
+    token = _PROBING.set(True)
+    try:
+        fn(*args)
+    except _Probed as probe:
+        return not probe.found
+    finally:
+        _PROBING.reset(token)
+    return False
 
 
 def _unusable(path: Path):
@@ -245,6 +301,13 @@ def _store(result, path: Path):
     except (OSError, RuntimeError) as err:   # a full disk, a read-only folder: OSError with its errno
         return f"storing failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
     return None
+
+
+def _log(path: Path, seconds: float) -> None:
+    """One line per computed entry in ``computed.log`` beside the entries: when, how long, what (the
+    build's cost, entry by entry: ``sort -k3 -n computed.log``)."""
+    with contextlib.suppress(OSError), open(path.parent / LOG_FILE, "a") as log:
+        log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} {seconds:9.1f} s {path.name}\n")
 
 
 _WARNED = set()

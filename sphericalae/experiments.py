@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .cache import cached
+from .cache import cached, missing
 from .config import TrainConfig
 from .features import digit_classifier, features
 from .metrics import frechet_distance, mse, precision_recall, swd
@@ -51,9 +51,11 @@ def compute_in_parallel(jobs, device="auto"):
     """Fill the cache for ``jobs``, tuples ``(fn, *arguments)`` of functions whose results are cached
     (:func:`sphericalae.models.trained`, a study of this module, ...), side by side in worker
     processes (:func:`sphericalae.parallel.map_processes`) when they compute on the CPU; on a GPU the
-    caller computes them one after another. The caller then reads each result from the cache."""
+    caller computes them one after another. The caller then reads each result from the cache. Jobs
+    whose results are stored already are left out (:func:`sphericalae.cache.missing`), so a study
+    that is cached starts no process."""
     if device in ("cpu", "auto") and not torch.cuda.is_available():
-        map_processes(_call, jobs)
+        map_processes(_call, [job for job in jobs if missing(*job)])
 
 
 def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True):

@@ -28,7 +28,7 @@ def test_second_call_loads_instead_of_computing(tmp_path):
     assert compute.calls == 1
     assert torch.equal(second["state"]["w"], value["state"]["w"]) and second["accuracy"] == 0.97
     assert first is value and second is not value
-    assert [p.name for p in tmp_path.iterdir()] == [cache_path("thing", {"epochs": 3, "seed": 0}, tmp_path).name]
+    assert [p.name for p in tmp_path.glob("*.pt")] == [cache_path("thing", {"epochs": 3, "seed": 0}, tmp_path).name]
 
 
 def test_changed_key_or_name_recomputes(tmp_path):
@@ -55,7 +55,7 @@ def test_corrupt_file_is_recomputed_and_rewritten(tmp_path):
 def test_root_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "env"))
     cached("thing", {}, Counter(1.5))
-    assert (tmp_path / "env").is_dir() and len(list((tmp_path / "env").iterdir())) == 1
+    assert (tmp_path / "env").is_dir() and len(list((tmp_path / "env").glob("*.pt"))) == 1
     monkeypatch.delenv(cache.ENV_VAR)
     assert str(cache.cache_root()).endswith(".cache/sphericalae/objects")
 
@@ -81,6 +81,54 @@ def test_prose_edits_keep_the_key_code_edits_change_it(tmp_path):
     assert prose != text and source_hash(pkg, sources=["sphericalae.models"]) == before
     (pkg / "train.py").write_text(text.replace("MIN_EPOCHS = 30", "MIN_EPOCHS = 31", 1))
     assert source_hash(pkg, sources=["sphericalae.models"]) != before
+
+
+def test_storage_code_is_not_in_the_key(tmp_path):
+    """Editing how results are stored or locked retrains nothing; editing what they compute does."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(cache.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    before = source_hash(pkg, sources=["sphericalae.models"]), source_hash(pkg)
+    for name in ("cache.py", "runlock.py", "runfiles.py"):
+        with open(pkg / name, "a") as f:
+            f.write("\nEDITED = 1\n")
+    assert (source_hash(pkg, sources=["sphericalae.models"]), source_hash(pkg)) == before
+    with open(pkg / "train.py", "a") as f:
+        f.write("\nEDITED = 1\n")
+    assert source_hash(pkg, sources=["sphericalae.models"]) != before[0]
+
+
+def _study(root, compute):
+    return cached("study", {"n": 1}, compute, root=root)
+
+
+def test_each_computed_entry_is_logged_with_its_seconds(tmp_path):
+    _study(tmp_path, Counter(1))
+    _study(tmp_path, Counter(1))                       # read, not computed: no second line
+    lines = (tmp_path / cache.LOG_FILE).read_text().splitlines()
+    assert len(lines) == 1 and lines[0].split()[-1] == cache_path("study", {"n": 1}, tmp_path).name
+    assert float(lines[0].split()[2]) >= 0
+
+
+def test_missing_tells_without_reading_or_computing(tmp_path):
+    compute = Counter(3)
+    assert cache.missing(_study, tmp_path, compute) and compute.calls == 0
+    assert not list(tmp_path.glob("*.pt"))
+    _study(tmp_path, compute)
+    assert not cache.missing(_study, tmp_path, compute) and compute.calls == 1
+    assert not cache.missing(lambda: 7)                # asks no cache: it has computed its result
+    assert _study(tmp_path, compute) == 3 and compute.calls == 1     # probing left normal calls alone
+
+
+def test_a_cached_job_starts_no_process(tmp_path, monkeypatch):
+    from sphericalae import experiments
+
+    sent = []
+    monkeypatch.setattr(experiments, "map_processes", lambda fn, items: sent.extend(items))
+    monkeypatch.setattr(experiments.torch.cuda, "is_available", lambda: False)
+    stored, new = Counter(1), Counter(2)
+    _study(tmp_path / "a", stored)
+    experiments.compute_in_parallel([(_study, tmp_path / "a", stored), (_study, tmp_path / "b", new)], "cpu")
+    assert sent == [(_study, tmp_path / "b", new)]
 
 
 def test_source_change_invalidates(tmp_path, monkeypatch):
