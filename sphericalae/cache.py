@@ -64,11 +64,12 @@ ENV_VAR = "SPHERICALAE_CACHE"
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMAT = "sphericalae-cache/1"
+"""The version of the stored entry format; an entry of another version is recomputed."""
 LOG_FILE = "computed.log"
 STORAGE_MODULES = ("sphericalae.cache", "sphericalae.runlock", "sphericalae.runfiles")
 """How results and checkpoints are stored, sealed and locked, not what they are: left out of every
 :func:`source_hash`, so that a change there (a lock, a probe, a file format, which has its own
-version, :data:`FORMAT`) retrains nothing."""
+version, ``FORMAT``) retrains nothing."""
 _LEAVES = (torch.Tensor, int, float, bool, str, type(None), torch.dtype, torch.device, torch.Size)
 
 

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from .cache import cached
-from .experiments import CONVERGED, STUDY_KINDS
+from .experiments import CONVERGED
 from .studies import DigitStudy
 
-__all__ = ["HIGH_DIM", "LADDER", "RUNG_SEEDS", "ACTIVE_SHARE", "active_units", "concentration", "training_report", "trains",
+__all__ = ["HIGH_DIM", "LADDER", "RUNG_SEEDS", "RUNG_KINDS", "ACTIVE_SHARE", "active_units", "concentration", "training_report", "trains",
            "svae_fails", "ladder_studies", "ladder_rows", "mean_interval"]
 
 HIGH_DIM = 512
@@ -31,6 +31,9 @@ HIGH_DIM = 512
 LADDER = (3, 10, 64, HIGH_DIM)
 """The dimension page's rungs: 3 (the smallest SAE has: its codes lie on S^(d-2)), 10 (the book's
 digit study), 64 and 512 (the paper's)."""
+RUNG_KINDS = ("sae", "vae", "svae")
+"""Kinds of the intermediate rungs of the book's ladder: SAE and the paper's two comparators (the
+end rungs have all five kinds)."""
 RUNG_SEEDS = 2
 """Seeds of the intermediate rungs of the book's ladder (the end rungs are the full studies at d =
 10 and 512, with their seeds): two give an interval, at a quarter of the cost of five."""
@@ -107,7 +110,7 @@ def training_report(study: DigitStudy = DigitStudy()):
         models = study_models(study, data, progress=False)
         heldout = data[1].tensors[0]
         rows, curves = [], {}
-        for kind in STUDY_KINDS:
+        for kind in study.kinds:
             for s in range(study.seeds):
                 model, hist = models[kind, s]
                 rows.append({"model": kind, "seed": s, "epochs": len(hist), "state": trains(hist),
@@ -144,17 +147,20 @@ def svae_fails(rows, kind="svae"):
     return outcome, count
 
 
-def ladder_studies(study: DigitStudy = DigitStudy(), ladder=LADDER, rung_seeds=RUNG_SEEDS, high_dim=HIGH_DIM) -> dict:
+def ladder_studies(study: DigitStudy = DigitStudy(), ladder=LADDER, rung_seeds=RUNG_SEEDS, high_dim=HIGH_DIM,
+                   rung_kinds=RUNG_KINDS) -> dict:
     """``{d: DigitStudy}`` of each rung: ``study`` at that latent dimension, with ``rung_seeds``
-    seeds on the rungs other than the book's two (``study.latent_dim`` and ``high_dim``), whose
-    studies are the full ones (their models and results are the verdict page's)."""
+    seeds and the kinds of ``rung_kinds`` that ``study`` has on the rungs other than the book's two
+    (``study.latent_dim`` and ``high_dim``), whose studies are the full ones (their models and
+    results are the verdict page's)."""
     bad = [d for d in ladder if isinstance(d, bool) or not isinstance(d, int) or d < 3]
     if bad or isinstance(ladder, str):
         raise ValueError(f"the ladder must be a list of latent dimensions, integers >= 3 (SAE's codes lie on "
                          f"S^(d-2)), got {ladder!r}")
     ends = {study.latent_dim, high_dim}
-    return {d: study.replace(latent_dim=d, seeds=study.seeds if d in ends else min(rung_seeds, study.seeds))
-            for d in ladder}
+    kinds = [k for k in study.kinds if k in rung_kinds] or study.kinds
+    return {d: study.replace(latent_dim=d) if d in ends else
+            study.replace(latent_dim=d, seeds=min(rung_seeds, study.seeds), kinds=kinds) for d in ladder}
 
 
 def ladder_rows(studies: dict) -> list:
@@ -175,7 +181,7 @@ def ladder_rows(studies: dict) -> list:
         rec = reconstruction_study(st)["scores"]
         pri = prior_study(st)["scores"]
         uni = code_uniformity_study(st)["scores"]
-        for kind in STUDY_KINDS:
+        for kind in st.kinds:
             spread = spreads(pri, kind, "centerize+spherize")
             for s in range(st.seeds):
                 def cell(name):

@@ -28,14 +28,15 @@ from .metrics import frechet_distance, mse, precision_recall, swd
 from .models import ModelConfig, trained
 from .parallel import map_processes
 from .seeding import derive_seed
-from .studies import DigitStudy
+from .studies import DIGIT_KINDS, DigitStudy
 
 __all__ = ["trained_grid", "compute_in_parallel", "DIGIT_STUDIES", "reconstruction_scores", "sample_scores", "real_floor",
            "code_mixture", "reconstruction_study", "prior_study", "prior_cells", "structure_study", "tsne_study",
            "study_models", "code_radius", "CONVERGED", "STUDY_KINDS", "CODE_METRICS"]
 
-STUDY_KINDS = ("sae", "vae", "svae", "ps", "ae")
-"""The five models of the digits experiments (the training, priors and latent-structure pages)."""
+STUDY_KINDS = DIGIT_KINDS
+"""The five models of the digits experiments (the training, priors and latent-structure pages; a
+study's :attr:`~sphericalae.studies.DigitStudy.kinds` may name fewer)."""
 
 CODE_METRICS = ("cosine", "euclidean")
 """The distances every model's codes are scored with (structure study)."""
@@ -147,7 +148,7 @@ def study_models(study: DigitStudy = DigitStudy(), data=None, progress=True):
     data = data or load(study.dataset)
     fields = dict(dataset=study.dataset, epochs=study.epochs, batch_size=study.batch_size, device=study.device,
                   converge=study.converge)
-    return trained_grid(STUDY_KINDS, range(study.seeds), {"latent_dim": study.latent_dim}, fields, data,
+    return trained_grid(study.kinds, range(study.seeds), {"latent_dim": study.latent_dim}, fields, data,
                         progress=progress)
 
 
@@ -166,7 +167,7 @@ def reconstruction_study(study: DigitStudy = DigitStudy()):
         heldout = data[1].tensors[0]
         fd_net, accuracy = digit_classifier(study.dataset, device="cpu")
         rows = [{"model": kind, "seed": s, **reconstruction_scores(models[kind, s][0], heldout, fd_net)}
-                for kind in STUDY_KINDS for s in range(study.seeds)]
+                for kind in study.kinds for s in range(study.seeds)]
         floor = real_floor(heldout, data[0].tensors[0][:len(heldout)], fd_net)
         return {"scores": rows, "floor": floor, "accuracy": accuracy, "n": len(heldout)}
 
@@ -214,7 +215,7 @@ def prior_study(study: DigitStudy = DigitStudy()):
         with torch.no_grad():
             for s in range(study.seeds):
                 draws = {p: sample_prior(p, n_samples, study.latent_dim, derive_seed(s, p)) for p in PRIORS}
-                for kind in (*STUDY_KINDS, "ae+gmm"):
+                for kind in (*study.kinds, *(["ae+gmm"] if "ae" in study.kinds else [])):
                     model = models["ae" if kind == "ae+gmm" else kind, s][0]
                     cells = prior_cells(model, draws, train_x, s, n_samples, mixture=kind == "ae+gmm",
                                         gmm_components=study.gmm_components)
@@ -254,7 +255,7 @@ def structure_study(study: DigitStudy = DigitStudy()):
         (xtr, ytr), (xte, yte) = data[0].tensors, data[1].tensors
         rows = []
         with torch.no_grad():
-            for kind in STUDY_KINDS:
+            for kind in study.kinds:
                 for s in range(study.seeds):
                     model = models[kind, s][0]
                     ctr, cte = model.encode(xtr), model.encode(xte)
@@ -294,7 +295,7 @@ def tsne_study(study: DigitStudy = DigitStudy()):
         pick = _map_digits(len(xtr) + len(xte), study.map_digits)
         labels, held = torch.cat([ytr, yte])[pick], pick >= len(xtr)
         rows, maps = [], {}
-        for kind in STUDY_KINDS:
+        for kind in study.kinds:
             with torch.no_grad():
                 codes = models[kind, 0][0].encode(torch.cat([xtr, xte])[pick])
             for r in range(study.tsne_runs):

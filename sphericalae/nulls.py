@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .cache import cached
-from .experiments import STUDY_KINDS, prior_cells, sample_scores
+from .experiments import prior_cells, sample_scores
 from .studies import DigitStudy
 
 __all__ = ["NULL_SETS", "NULL_PRIOR", "prior_null_study", "null_spreads"]
@@ -54,7 +54,7 @@ def prior_null_study(study: DigitStudy = DigitStudy()):
             for s in range(study.seeds):
                 draws = {f"{NULL_PRIOR}#{j}": sample_prior(NULL_PRIOR, study.n_samples, study.latent_dim,
                                                            derive_seed(s, "null", j)) for j in range(NULL_SETS)}
-                for kind in STUDY_KINDS:
+                for kind in study.kinds:
                     cells = prior_cells(models[kind, s][0], draws, train_x, s, study.n_samples)
                     for cell, images in cells.items():
                         if cell == "own prior":

@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 
 from .cache import cached
-from .experiments import STUDY_KINDS, code_radius, sample_scores, study_models
+from .experiments import code_radius, sample_scores, study_models
 from .features import digit_classifier, features
 from .metrics import frechet_distance
 from .seeding import derive_seed
@@ -135,9 +135,8 @@ def _radius_cells(model, z, scale):
 
 
 def radius_study(study: DigitStudy = DigitStudy()):
-    """The priors page's radius sweep (cached): for each model of
-    :data:`sphericalae.experiments.STUDY_KINDS` and seed s, the normal draws of stream
-    ``(s, "normal")`` (those of :func:`sphericalae.experiments.prior_study`) decoded through
+    """The priors page's radius sweep (cached): for each kind of ``study.kinds`` and seed s, the
+    normal draws of stream ``(s, "normal")`` (those of :func:`sphericalae.experiments.prior_study`) decoded through
     Algorithm 1 at each radius of :data:`RADII` times the decoder's training scale (cell
     ``"Alg. 1"``), raw (``"raw"``, radius: the draws' mean norm over the training scale) and
     through Algorithm 1 at that norm (``"Alg. 1 at raw norm"``). Returns ``{"scores": [{model, seed,
@@ -157,7 +156,7 @@ def radius_study(study: DigitStudy = DigitStudy()):
         rows = []
         for s in range(study.seeds):
             z = sample_prior("normal", n, study.latent_dim, derive_seed(s, "normal"))
-            for kind in STUDY_KINDS:
+            for kind in study.kinds:
                 model = models[kind, s][0]
                 for cell, r, images in _radius_cells(model, z, code_radius(model, train_x)):
                     rows.append({"model": kind, "seed": s, "cell": cell, "radius": r,
@@ -184,7 +183,7 @@ def code_uniformity_study(study: DigitStudy = DigitStudy()):
         heldout = data[1].tensors[0]
         rows = []
         with torch.no_grad():
-            for kind in STUDY_KINDS:
+            for kind in study.kinds:
                 for s in range(study.seeds):
                     codes = models[kind, s][0].encode(heldout)
                     p = _directions(codes)[1]
@@ -207,7 +206,7 @@ def sharpness_study(study: DigitStudy = DigitStudy()):
         real = sharpness(heldout)
         with torch.no_grad():
             rows = [{"model": kind, "seed": s, "sharpness": sharpness(models[kind, s][0].reconstruct(heldout)) / real}
-                    for kind in STUDY_KINDS for s in range(study.seeds)]
+                    for kind in study.kinds for s in range(study.seeds)]
         return {"scores": rows, "real": real, "n": len(heldout)}
 
     return cached("sharpness-study", study.key(), compute, sources=(__name__,))

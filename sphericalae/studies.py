@@ -17,7 +17,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Study", "DigitStudy", "GanStudy", "W2Study", "GENERATORS"]
+__all__ = ["Study", "DigitStudy", "GanStudy", "W2Study", "GENERATORS", "DIGIT_KINDS"]
+
+DIGIT_KINDS = ("sae", "vae", "svae", "ps", "ae")
+"""The five models of the digit experiments, in the order the pages show them (the default of
+:attr:`DigitStudy.kinds`; :data:`sphericalae.experiments.STUDY_KINDS`)."""
 
 GENERATORS = {"spherized": True, "raw": False}
 """The two generators of the GAN page: name -> ``spherize_input`` (see :mod:`sphericalae.gan`)."""
@@ -66,7 +70,9 @@ class DigitStudy(Study):
     None); with ``converge`` a number, the stop rule of :func:`sphericalae.train.convergence` at
     that criterion instead, ``epochs`` being the cap. Then ``n_samples`` decoded
     samples per prior cell and ``gmm_components`` for the RAE sampler (priors page); ``k``
-    neighbours, ``tsne_runs`` maps of at most ``map_digits`` digits (latent page)."""
+    neighbours, ``tsne_runs`` maps of at most ``map_digits`` digits (latent page). ``kinds``: the
+    models trained and scored (all five of :data:`DIGIT_KINDS`, in that order; fewer on the
+    intermediate rungs of the dimension page)."""
     dataset: str = "mnist-5k"
     latent_dim: int = 10
     epochs: int = 60
@@ -79,11 +85,17 @@ class DigitStudy(Study):
     k: int = 10
     tsne_runs: int = 1
     map_digits: int = 5000
+    kinds: tuple = DIGIT_KINDS
 
-    model_fields = ("dataset", "latent_dim", "epochs", "converge", "seeds", "batch_size", "device")
+    model_fields = ("dataset", "latent_dim", "epochs", "converge", "seeds", "batch_size", "device", "kinds")
 
     def __post_init__(self):
         from .data import DATASETS
+
+        kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
+        if not kinds or len(set(kinds)) < len(kinds) or not set(kinds) <= set(DIGIT_KINDS):
+            raise ValueError(f"DigitStudy.kinds must be distinct kinds of {', '.join(DIGIT_KINDS)}, got {self.kinds!r}")
+        object.__setattr__(self, "kinds", tuple(k for k in DIGIT_KINDS if k in kinds))
 
         if not isinstance(self.dataset, str) or not (self.dataset in DATASETS or self.dataset.startswith("folder:")):
             raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(DATASETS)} or folder:PATH")

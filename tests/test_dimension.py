@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sphericalae.claims import svae_convergence
-from sphericalae.dimension import (ACTIVE_SHARE, HIGH_DIM, active_units, ladder_studies, mean_interval,
+from sphericalae.dimension import (ACTIVE_SHARE, HIGH_DIM, RUNG_KINDS, active_units, ladder_studies, mean_interval,
                                    svae_fails, trains)
 from sphericalae.models import ModelConfig, build
-from sphericalae.studies import DigitStudy
+from sphericalae.studies import DIGIT_KINDS as STUDY_KINDS, DigitStudy
 
 
 def _history(curve, train=None):
@@ -91,6 +91,10 @@ def test_ladder_keeps_the_end_rungs_full_and_thins_the_others():
     assert {d: s.seeds for d, s in rungs.items()} == {3: 2, 10: 5, 64: 2, 512: 5}
     assert all(s.latent_dim == d and s.epochs == 60 for d, s in rungs.items())
     assert ladder_studies(DigitStudy(seeds=1), (3,), rung_seeds=2)[3].seeds == 1
+    assert {d: s.kinds for d, s in rungs.items()} == {3: RUNG_KINDS, 10: STUDY_KINDS, 64: RUNG_KINDS, 512: STUDY_KINDS}
+    few = ladder_studies(DigitStudy(kinds=("ae", "vae")), (3, 10), rung_kinds=("sae", "vae"))
+    assert few[3].kinds == ("vae",) and few[10].kinds == ("vae", "ae")
+    assert ladder_studies(DigitStudy(kinds=("ae",)), (3, 10), rung_kinds=("sae",))[3].kinds == ("ae",)
 
 
 def test_mean_interval_is_a_t_interval():

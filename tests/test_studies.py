@@ -32,6 +32,9 @@ def test_keys_hold_the_model_fields_and_only_the_named_extras():
     (lambda: DigitStudy(seeds=0), "DigitStudy.seeds must be a positive integer"),
     (lambda: DigitStudy(epochs=2.5), "DigitStudy.epochs must be a positive integer"),
     (lambda: DigitStudy(converge=1.5), r"converge must be None \(equal budgets\) or a criterion in \(0, 1\)"),
+    (lambda: DigitStudy(kinds=("sae", "gan")), "DigitStudy.kinds must be distinct kinds of sae, vae, svae, ps, ae"),
+    (lambda: DigitStudy(kinds=()), "DigitStudy.kinds must be distinct kinds"),
+    (lambda: DigitStudy(kinds=("vae", "vae")), "DigitStudy.kinds must be distinct kinds"),
 ])
 def test_bad_settings_are_refused_naming_the_valid_ones(make, match):
     with pytest.raises(ValueError, match=match):
@@ -66,3 +69,9 @@ def test_equal_budgets_by_default_the_stop_rule_on_request():
     assert DigitStudy().converge is None and "the same budget for every kind" in DigitStudy().summary()
     rule = DigitStudy(converge=0.01)
     assert "levelled off" in rule.summary() and rule.key() != DigitStudy().key()
+
+
+def test_kinds_keep_the_book_order_and_enter_the_key():
+    assert DigitStudy(kinds=["ae", "sae"]).kinds == ("sae", "ae") == DigitStudy(kinds=("sae", "ae")).kinds
+    assert DigitStudy(kinds="vae").kinds == ("vae",)
+    assert DigitStudy(kinds=("sae", "vae")).key() != DigitStudy().key()
