@@ -25,7 +25,7 @@ export SPHERICALAE_DATA ?= $(CURDIR)/data
 # A non-interactive MPLBACKEND (Agg) would strip every figure from the executed pages.
 unexport MPLBACKEND
 
-.PHONY: setup browser book test test-fast unit nbval reproduce clean
+.PHONY: setup browser book test strict-build tests-before-browser test-fast unit nbval reproduce clean
 
 setup:
 	@test -x "$(BIN)/python" || { echo ">> creating $(VENV) with $(PYTHON)"; "$(PYTHON)" -m venv "$(VENV)"; }
@@ -62,12 +62,20 @@ test-fast: setup
 nbval: setup
 	"$(BIN)/python" -m pytest --nbval-lax --nbval-current-env book
 
-# The strict build runs first so that pytest's summary is the last line printed. It executes every
-# cell of every page and stops on any error (hidden checks included), so the tests do not run the
-# pages a second time with nbval (`make nbval` does, on demand).
+# The strict build executes every cell of every page and stops on any error (hidden checks
+# included), so the tests do not run the pages a second time with nbval (`make nbval` does, on
+# demand). With the models cached the build and the tests are each mostly one process, so they run
+# side by side (`-j2`; each one's output is printed when it ends); the browser test reads the
+# built pages, so it runs last.
 test: setup browser
+	@$(MAKE) --no-print-directory -j2 --output-sync=target strict-build tests-before-browser
+	"$(BIN)/python" -m pytest tests/test_browser.py
+
+strict-build:
 	"$(BIN)/jupyter-book" build . $(JB_STRICT)
-	"$(BIN)/python" -m pytest tests
+
+tests-before-browser:
+	"$(BIN)/python" -m pytest tests --ignore=tests/test_browser.py
 
 reproduce: setup
 	"$(BIN)/python" -m sphericalae.reproduce

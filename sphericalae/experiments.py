@@ -36,7 +36,7 @@ __all__ = ["trained_grid", "compute_in_parallel", "DIGIT_STUDIES", "reconstructi
 
 STUDY_KINDS = DIGIT_KINDS
 """The five models of the digits experiments (the training, priors and latent-structure pages; a
-study's :attr:`~sphericalae.studies.DigitStudy.kinds` may name fewer)."""
+study's ``kinds`` field may name fewer)."""
 
 CODE_METRICS = ("cosine", "euclidean")
 """The distances every model's codes are scored with (structure study)."""

@@ -21,7 +21,7 @@ __all__ = ["Study", "DigitStudy", "GanStudy", "W2Study", "GENERATORS", "DIGIT_KI
 
 DIGIT_KINDS = ("sae", "vae", "svae", "ps", "ae")
 """The five models of the digit experiments, in the order the pages show them (the default of
-:attr:`DigitStudy.kinds`; :data:`sphericalae.experiments.STUDY_KINDS`)."""
+the ``kinds`` field of :class:`DigitStudy`; :data:`sphericalae.experiments.STUDY_KINDS`)."""
 
 GENERATORS = {"spherized": True, "raw": False}
 """The two generators of the GAN page: name -> ``spherize_input`` (see :mod:`sphericalae.gan`)."""
