@@ -5,13 +5,17 @@ ae, vae, svae and ps, each model's time relative to ae (the spherical constraint
 cost at most 3% over ae), and images per second. Mixed precision (bfloat16 autocast) is compared
 with float32 on CUDA.
 
+The optimizer: the step time of the book's digit model (mlp, d = 10, one thread, as a build worker
+trains it) with the trainers' Adam (:func:`sphericalae.train.adam`, fused) against torch's default
+Adam, interleaved; the ratio is the share of the step the fused kernel leaves.
+
 Then the price of a spherical posterior at a large latent size: the step-time ratios svae/sae (vMF)
 and ps/sae (Power Spherical) at d = 512 on conv64 in float32 on the CPU, and, where a CUDA device
 is at hand, on conv128 under bfloat16 autocast (goal there: svae/sae <= 1.3); without CUDA that
 line says it was skipped.
 
     python benchmarks/bench_train.py [--archs mlp conv64] [--batch 64] [--steps 30] [--device auto]
-                                     [--ratios-only]
+                                     [--ratios-only] [--adam-only]
 """
 import argparse
 import time
@@ -21,12 +25,14 @@ import torch
 
 from sphericalae.models import ARCHS, KINDS, build
 from sphericalae.checks import resolve_device
+from sphericalae.train import adam
 
 
-def step_time(kind, arch, batch, steps, device, amp, latent_dim=16):
-    """Median seconds of one optimizer step of a fresh model (after 3 warm-up steps)."""
+def step_time(kind, arch, batch, steps, device, amp, latent_dim=16, optimizer=torch.optim.Adam):
+    """Median seconds of one optimizer step of a fresh model (after 3 warm-up steps), ``optimizer``
+    called as ``optimizer(parameters, lr=1e-3)``."""
     model = build(kind=kind, arch=arch, latent_dim=latent_dim).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = optimizer(model.parameters(), lr=1e-3)
     x = torch.rand(batch, *ARCHS[arch].image_shape, device=device)
     times = []
     for i in range(steps + 3):
@@ -70,6 +76,24 @@ def spherical_ratios(batch, steps, latent_dim=512):
               f"ps/sae {t['ps'] / t['sae']:.3f}{goal}")
 
 
+def adam_ratio(batch, steps, rounds=5):
+    """Print the step time of sae on mlp at d = 10 (one thread) with torch's default Adam and with the
+    trainers' fused one, interleaved over ``rounds`` rounds, and their ratio."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    runs = {"default": [], "fused": []}
+    try:
+        for _ in range(rounds):
+            for name, opt in (("default", torch.optim.Adam), ("fused", adam)):
+                runs[name].append(step_time("sae", "mlp", batch, steps, torch.device("cpu"), False, 10, opt))
+    finally:
+        torch.set_num_threads(threads)
+    t = {k: float(np.median(v)) for k, v in runs.items()}
+    print(f"\nAdam on the digit model (sae, mlp, d = 10, batch {batch}, one thread, cpu): default "
+          f"{1e3 * t['default']:.2f} ms/step, fused {1e3 * t['fused']:.2f} ms/step, fused/default "
+          f"{t['fused'] / t['default']:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=["mlp", "conv64"])
@@ -77,7 +101,11 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--ratios-only", action="store_true", help="only the svae/sae and ps/sae ratios at d = 512")
+    ap.add_argument("--adam-only", action="store_true", help="only the fused against the default Adam")
     args = ap.parse_args()
+    if args.adam_only:
+        adam_ratio(args.batch, args.steps)
+        return
     if args.ratios_only:
         spherical_ratios(args.batch, args.steps)
         return
@@ -91,6 +119,7 @@ def main():
             for kind in KINDS:
                 print(f"{'':>{len(arch) + (13 if amp else 0)}}  {kind:>5} {1e3 * t[kind]:>9.2f} "
                       f"{t[kind] / t['ae']:>7.3f} {args.batch / t[kind]:>9.0f}")
+    adam_ratio(args.batch, args.steps)
     spherical_ratios(args.batch, args.steps)
 
 

@@ -249,7 +249,7 @@ def structure_study(study: DigitStudy = DigitStudy()):
     compare like for like), for every seed. Returns ``{"scores": [{model, seed, space, run, metric,
     knn, silhouette, probe}], "labels": held-out labels, "n": held-out size}`` (``study.k`` neighbours)."""
     def compute():
-        from .structure import separation
+        from .structure import linear_probe, neighbours
 
         models, data = _models_and_data(study)
         (xtr, ytr), (xte, yte) = data[0].tensors, data[1].tensors
@@ -259,8 +259,10 @@ def structure_study(study: DigitStudy = DigitStudy()):
                 for s in range(study.seeds):
                     model = models[kind, s][0]
                     ctr, cte = model.encode(xtr), model.encode(xte)
+                    probe = linear_probe(ctr, ytr, cte, yte, seed=s)       # one per model: it reads no distance
                     rows += [{"model": kind, "seed": s, "space": "codes", "run": 0, "metric": m,
-                              **separation(ctr, ytr, cte, yte, metric=m, k=study.k, seed=s)} for m in CODE_METRICS]
+                              **neighbours(ctr, ytr, cte, yte, metric=m, k=study.k), "probe": probe}
+                             for m in CODE_METRICS]
         return {"scores": rows, "labels": yte, "n": len(xte)}
 
     return cached("structure-study", study.key("k"), compute, sources=(__name__,))

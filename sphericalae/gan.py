@@ -36,7 +36,7 @@ from .config import TrainConfig, option
 from .ops import spherize
 from .runfiles import read_checkpoint, restore
 from .seeding import seeded_build, torch_generator
-from .train import Trainer, fit, trained
+from .train import Trainer, adam, fit, trained
 
 __all__ = ["GANConfig", "GANTrainConfig", "GAN", "GANTrainer", "Generator", "Discriminator", "GAN_ARCHS",
            "build_gan", "fit_gan", "trained_gan", "load_gan_checkpoint", "load_gan_run", "gan_arch_for", "check_gan_arch",
@@ -215,8 +215,8 @@ class GANTrainer(Trainer):
 
     def optimizers(self):
         betas = (self.config.beta1, self.config.beta2)
-        return {"opt_g": torch.optim.Adam(self.model.generator.parameters(), lr=self.config.lr, betas=betas),
-                "opt_d": torch.optim.Adam(self.model.discriminator.parameters(), lr=self.config.lr, betas=betas)}
+        return {"opt_g": adam(self.model.generator.parameters(), lr=self.config.lr, betas=betas),
+                "opt_d": adam(self.model.discriminator.parameters(), lr=self.config.lr, betas=betas)}
 
     def begin_epoch(self, epoch):
         self.zgen = torch_generator(self.config.seed, "latent", epoch)

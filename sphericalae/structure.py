@@ -15,7 +15,7 @@ import torch
 from .checks import as_float64_array, positive_int
 from .seeding import derive_seed
 
-__all__ = ["code_metric", "separation", "tsne_map", "lerp", "slerp"]
+__all__ = ["code_metric", "separation", "neighbours", "linear_probe", "tsne_map", "lerp", "slerp"]
 
 def code_metric(kind: str) -> str:
     """``cosine`` for kinds whose codes lie on a sphere (the bottleneck's ``on_sphere``), ``euclidean``
@@ -31,12 +31,16 @@ def _np(x, what="codes"):
 
 def separation(train_codes, train_labels, test_codes, test_labels, *, metric="euclidean", k: int = 10,
                seed: int = 0) -> dict:
-    """How well classes separate in a code space. ``knn``: accuracy on the test codes of a k-NN
-    classifier fitted to the training codes; ``silhouette``: mean silhouette of the test codes
-    under their labels (-1 to 1); ``probe``: accuracy on the test codes of a logistic regression
-    fitted to the training codes (a linear probe). All with ``metric`` (``euclidean`` or ``cosine``;
-    the probe reads the codes as they are)."""
-    from sklearn.linear_model import LogisticRegression
+    """How well classes separate in a code space: :func:`neighbours` (``knn``, ``silhouette``, with
+    ``metric``) and :func:`linear_probe` (``probe``), in one dict."""
+    return {**neighbours(train_codes, train_labels, test_codes, test_labels, metric=metric, k=k),
+            "probe": linear_probe(train_codes, train_labels, test_codes, test_labels, seed=seed)}
+
+
+def neighbours(train_codes, train_labels, test_codes, test_labels, *, metric="euclidean", k: int = 10) -> dict:
+    """``knn``: accuracy on the test codes of a k-NN classifier fitted to the training codes;
+    ``silhouette``: mean silhouette of the test codes under their labels (-1 to 1); both with
+    ``metric`` (``euclidean`` or ``cosine``)."""
     from sklearn.metrics import silhouette_score
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -47,9 +51,17 @@ def separation(train_codes, train_labels, test_codes, test_labels, *, metric="eu
         raise ValueError("the test codes need at least 2 classes for a silhouette")
     k = positive_int(k, "k")
     knn = KNeighborsClassifier(k, metric=metric).fit(xtr, ytr).score(xte, yte)
+    return {"knn": float(knn), "silhouette": float(silhouette_score(xte, yte, metric=metric))}
+
+
+def linear_probe(train_codes, train_labels, test_codes, test_labels, *, seed: int = 0) -> float:
+    """Accuracy on the test codes of a logistic regression fitted to the training codes, read as they
+    are (no distance: the same for every metric)."""
+    from sklearn.linear_model import LogisticRegression
+
+    xtr, xte, ytr, yte = _np(train_codes), _np(test_codes), _np(train_labels), _np(test_labels)
     probe = LogisticRegression(max_iter=2000, random_state=derive_seed(seed, "probe") % 2**32)
-    return {"knn": float(knn), "silhouette": float(silhouette_score(xte, yte, metric=metric)),
-            "probe": float(probe.fit(xtr, ytr).score(xte, yte))}
+    return float(probe.fit(xtr, ytr).score(xte, yte))
 
 
 def tsne_map(codes, *, metric="euclidean", seed: int = 0, perplexity: float = 30.0) -> np.ndarray:

@@ -49,7 +49,7 @@ from .runfiles import (CHECKPOINT, all_finite, check_optimizer_fits, load_weight
                        read_run_checkpoint, write_run_files)
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["fit", "trained", "Trainer", "RunError", "convergence", "MIN_EPOCHS", "epoch_batches", "sequential_batches",
+__all__ = ["fit", "trained", "Trainer", "RunError", "adam", "convergence", "MIN_EPOCHS", "epoch_batches", "sequential_batches",
            "grad_norm", "batches_of", "resident", "FORMAT", "CHECKPOINT"]
 
 FORMAT = "sphericalae-run/1"
@@ -57,6 +57,21 @@ FORMAT = "sphericalae-run/1"
 MIN_EPOCHS = 30
 """The stop rule is not tried before this many epochs (earlier, a fifth of the run is a handful
 of noisy epochs)."""
+
+
+FUSED_DEVICES = ("cpu", "cuda")
+"""Devices where Adam runs as one fused kernel (``fused=True``): the same update as the loop over
+tensors, in one pass over the parameters (``benchmarks/bench_train.py`` prints the step time of
+both)."""
+
+
+def adam(params, **kwargs) -> torch.optim.Adam:
+    """``torch.optim.Adam(params, **kwargs)``, fused where every parameter is a floating-point tensor
+    on a device of :data:`FUSED_DEVICES` (the trainers' optimizer; elsewhere the default
+    implementation)."""
+    params = list(params)
+    fused = all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
+    return torch.optim.Adam(params, fused=fused or None, **kwargs)
 
 
 def convergence(history, key="heldout_recon", share=0.2) -> float:
@@ -167,7 +182,7 @@ class Trainer:
 
     def optimizers(self) -> dict:
         """``{name: optimizer}`` for the names of ``optimizer_names``; each is saved under its name."""
-        return {"optimizer": torch.optim.Adam(self.model.parameters(), lr=self.config.lr)}
+        return {"optimizer": adam(self.model.parameters(), lr=self.config.lr)}
 
     def begin_epoch(self, epoch: int):
         """Called before the first step of each epoch."""

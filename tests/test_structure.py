@@ -47,3 +47,21 @@ def test_slerp_stays_on_the_sphere_and_lerp_does_not():
     with pytest.raises(ValueError, match="antipodal"):
         slerp(a, -a, 5)
     assert code_metric("sae") == "cosine" and code_metric("vae") == "euclidean"
+
+
+def test_the_probe_reads_no_distance_and_the_neighbours_do():
+    from sphericalae.structure import linear_probe, neighbours
+
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 60)
+    # class 0 points along one direction at every radius, class 1 along another: the angle separates
+    # them, the Euclidean distance mixes the near-origin points of both
+    radius = rng.uniform(0.01, 5, size=120)[:, None]
+    angle = np.where(y == 0, 0.3, 0.6)[:, None] + 0.03 * rng.standard_normal((120, 1))
+    x = radius * np.hstack([np.cos(angle), np.sin(angle)])
+    cos, euc = (neighbours(x[::2], y[::2], x[1::2], y[1::2], metric=m, k=5) for m in ("cosine", "euclidean"))
+    assert cos["knn"] > euc["knn"] and cos["silhouette"] > euc["silhouette"]
+    p = linear_probe(x[::2], y[::2], x[1::2], y[1::2], seed=1)
+    assert 0.5 <= p <= 1
+    assert all(separation(x[::2], y[::2], x[1::2], y[1::2], metric=m, seed=1)["probe"] == p
+               for m in ("cosine", "euclidean"))

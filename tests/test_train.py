@@ -272,3 +272,24 @@ def test_fit_refuses_an_empty_training_or_held_out_set():
         with pytest.raises(ValueError, match=f"the {which} set is empty"):
             fit(build(kind="sae", latent_dim=4), data, TrainConfig(epochs=1, batch_size=4), progress=False,
                 log=lambda *a: None)
+
+
+def test_the_trainers_adam_is_fused_on_the_cpu_and_takes_the_default_adams_steps():
+    from sphericalae.train import adam
+
+    torch.manual_seed(0)
+    a = torch.nn.Linear(20, 7)
+    b = torch.nn.Linear(20, 7)
+    b.load_state_dict(a.state_dict())
+    start = a.weight.detach().clone()
+    fused, plain = adam(a.parameters(), lr=1e-2, betas=(0.5, 0.9)), torch.optim.Adam(b.parameters(), lr=1e-2, betas=(0.5, 0.9))
+    assert fused.defaults["fused"] and not plain.defaults.get("fused")
+    x = torch.randn(64, 20)
+    for _ in range(25):
+        for net, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    assert (a.weight - start).abs().max() > 0.1                   # 25 steps of 1e-2 moved the weights
+    for p, q in zip(a.parameters(), b.parameters()):             # the same steps, to float32 rounding
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
