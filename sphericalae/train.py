@@ -67,7 +67,7 @@ both)."""
 
 def adam(params, **kwargs) -> torch.optim.Adam:
     """``torch.optim.Adam(params, **kwargs)``, fused where every parameter is a floating-point tensor
-    on a device of :data:`FUSED_DEVICES` (the trainers' optimizer; elsewhere the default
+    on a device of ``FUSED_DEVICES`` (the trainers' optimizer; elsewhere the default
     implementation)."""
     params = list(params)
     fused = all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
