@@ -65,10 +65,13 @@ nbval: setup
 # The strict build executes every cell of every page and stops on any error (hidden checks
 # included), so the tests do not run the pages a second time with nbval (`make nbval` does, on
 # demand). With the models cached the build and the tests are each mostly one process, so they run
-# side by side (`-j2`; each one's output is printed when it ends); the browser test reads the
+# side by side (`-j2`; each one's output is printed when it ends), one thread each (torch, BLAS,
+# OpenMP): two streams of two threads on two cores spin against each other; each stream's process
+# pool (sphericalae/parallel.py) still trains models side by side. The browser test reads the
 # built pages, so it runs last.
+SIDE_BY_SIDE := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: setup browser
-	@$(MAKE) --no-print-directory -j2 --output-sync=target strict-build tests-before-browser
+	@$(SIDE_BY_SIDE) $(MAKE) --no-print-directory -j2 --output-sync=target strict-build tests-before-browser
 	"$(BIN)/python" -m pytest tests/test_browser.py
 
 strict-build:

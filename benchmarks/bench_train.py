@@ -9,13 +9,18 @@ The optimizer: the step time of the book's digit model (mlp, d = 10, one thread,
 trains it) with the trainers' Adam (:func:`sphericalae.train.adam`, fused) against torch's default
 Adam, interleaved; the ratio is the share of the step the fused kernel leaves.
 
+Denormals: the seconds of a whole digit model's training (vae, mlp, d = 10, mnist-5k, one thread,
+the loop's batches and Adam) with denormal floats as they come and flushed to zero
+(:func:`sphericalae.train.flush_denormals`, what the loop does on the CPU), the two interleaved,
+with the final held-out loss of each (the flush must not move it beyond run-to-run noise).
+
 Then the price of a spherical posterior at a large latent size: the step-time ratios svae/sae (vMF)
 and ps/sae (Power Spherical) at d = 512 on conv64 in float32 on the CPU, and, where a CUDA device
 is at hand, on conv128 under bfloat16 autocast (goal there: svae/sae <= 1.3); without CUDA that
 line says it was skipped.
 
     python benchmarks/bench_train.py [--archs mlp conv64] [--batch 64] [--steps 30] [--device auto]
-                                     [--ratios-only] [--adam-only]
+                                     [--ratios-only] [--adam-only] [--denormals [--epochs 60]]
 """
 import argparse
 import time
@@ -25,7 +30,7 @@ import torch
 
 from sphericalae.models import ARCHS, KINDS, build
 from sphericalae.checks import resolve_device
-from sphericalae.train import adam
+from sphericalae.train import adam, epoch_batches, flush_denormals
 
 
 def step_time(kind, arch, batch, steps, device, amp, latent_dim=16, optimizer=torch.optim.Adam):
@@ -94,6 +99,52 @@ def adam_ratio(batch, steps, rounds=5):
           f"{t['fused'] / t['default']:.3f}")
 
 
+def _train_digits(flush, epochs, batch, data, seed=0):
+    """Seconds of ``epochs`` epochs of the vae digit model and its final held-out loss."""
+    import contextlib
+
+    (x, _), (xh, _) = data[0].tensors, data[1].tensors
+    model = build(kind="vae", arch="mlp", latent_dim=10, seed=seed)
+    opt = adam(model.parameters(), lr=1e-3)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    with flush_denormals("cpu") if flush else contextlib.nullcontext():
+        for epoch in range(epochs):
+            for idx in epoch_batches(len(x), batch, seed, epoch):
+                loss = model(x[idx]).total.mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        model.eval()
+        heldout = float(model(xh).total.mean())
+    return seconds, heldout
+
+
+def denormal_ratio(epochs, batch, rounds=2):
+    """Print the training time of the vae digit model with denormals as they come and flushed,
+    interleaved over ``rounds`` rounds (one thread), their ratio and each run's held-out loss."""
+    from sphericalae.data import load
+
+    data = load("mnist-5k")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    runs = {"as they come": [], "flushed": []}
+    try:
+        for r in range(rounds):
+            for name, flush in (("as they come", False), ("flushed", True)):
+                runs[name].append(_train_digits(flush, epochs, batch, data, seed=r))
+    finally:
+        torch.set_num_threads(threads)
+    sec = {k: float(np.median([s for s, _ in v])) for k, v in runs.items()}
+    loss = {k: ", ".join(f"{h:.2f}" for _, h in v) for k, v in runs.items()}
+    print(f"\ndenormals, vae digit model (mlp, d = 10, mnist-5k, {epochs} epochs, batch {batch}, one thread, "
+          f"cpu, median of {rounds}): as they come {sec['as they come']:.1f} s, flushed {sec['flushed']:.1f} s, "
+          f"flushed/as they come {sec['flushed'] / sec['as they come']:.3f}; held-out loss per seed: as they come "
+          f"{loss['as they come']}, flushed {loss['flushed']}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=["mlp", "conv64"])
@@ -102,7 +153,12 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--ratios-only", action="store_true", help="only the svae/sae and ps/sae ratios at d = 512")
     ap.add_argument("--adam-only", action="store_true", help="only the fused against the default Adam")
+    ap.add_argument("--denormals", action="store_true", help="only the training time with and without the flush")
+    ap.add_argument("--epochs", type=int, default=60, help="epochs of each --denormals run (default 60, the book's)")
     args = ap.parse_args()
+    if args.denormals:
+        denormal_ratio(args.epochs, args.batch)
+        return
     if args.adam_only:
         adam_ratio(args.batch, args.steps)
         return

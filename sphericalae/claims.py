@@ -714,6 +714,16 @@ class Verdicts(NamedTuple):
     high_dim: Optional[int]
 
 
+_LONGEST = ("prior_study", "tsne_study", "structure_study", "radius_study", "prior_null_study")
+
+
+def _cost_rank(fn) -> int:
+    """The order in which :func:`all_verdicts` hands its studies to the process pool: the longest
+    first (the mixtures of the priors study, the t-SNE maps, the probes), so that no core waits
+    idle at the end for one long study started last."""
+    return _LONGEST.index(fn.__name__) if fn.__name__ in _LONGEST else len(_LONGEST)
+
+
 def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
     """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`),
     ``gan`` (:class:`sphericalae.studies.GanStudy`) and ``w2`` (:class:`sphericalae.studies.W2Study`),
@@ -733,9 +743,9 @@ def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
         study_models(g, progress=False)                  # each grid of models trained in parallel,
     for g in gans:
         trained_gans(g)
-    compute_in_parallel([(fn, g) for g in grids for fn in (*DIGIT_STUDIES, *PROBE_STUDIES, prior_null_study,
-                                                           training_report)]
-                        + [(table1_study, g) for g in gans], digits.device)   # then every study side by side
+    studies = sorted((*DIGIT_STUDIES, *PROBE_STUDIES, prior_null_study, training_report), key=_cost_rank)
+    compute_in_parallel([(fn, g) for g in reversed(grids) for fn in studies]   # then every study side by side,
+                        + [(table1_study, g) for g in gans], digits.device)   # the longest first
     rows, euclidean = digit_verdicts(digits)
     high = {v.key: v for v in digit_verdicts(grids[1])[0]} if high_dim else {}
     svae_rows = training_report(grids[1])["rows"] if high_dim else None

@@ -54,9 +54,14 @@ def compute_in_parallel(jobs, device="auto"):
     processes (:func:`sphericalae.parallel.map_processes`) when they compute on the CPU; on a GPU the
     caller computes them one after another. The caller then reads each result from the cache. Jobs
     whose results are stored already are left out (:func:`sphericalae.cache.missing`), so a study
-    that is cached starts no process."""
+    that is cached starts no process, and a job listed twice is computed once. The pool takes the
+    jobs in the order given: list the longest first."""
     if device in ("cpu", "auto") and not torch.cuda.is_available():
-        map_processes(_call, [job for job in jobs if missing(*job)])
+        todo = []
+        for job in jobs:
+            if job not in todo and missing(*job):
+                todo.append(job)
+        map_processes(_call, todo)
 
 
 def trained_grid(kinds, seeds, model_fields: dict, train_fields: dict, data=None, *, progress=True):

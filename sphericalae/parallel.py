@@ -7,16 +7,22 @@ process pool that trains a grid of models.
 * :func:`loader_workers`: DataLoader worker processes of the training loop (image folders only;
   at most 4: decoding is rarely the bottleneck beyond that).
 * :func:`decode_threads`: threads that decode an image folder into memory (at most 8).
-* :func:`map_processes`: ``fn`` over ``items`` in spawned processes of one torch thread each (at
-  most :func:`jobs`), in this process when one is all it may use.
+* :func:`map_processes`: ``fn`` over ``items`` in spawned processes of one thread each (at most
+  :func:`jobs`), in this process when one is all it may use. One thread means torch's and the
+  BLAS and OpenMP pools' (numpy, scipy, scikit-learn: :data:`THREAD_VARS` for the libraries a
+  worker loads later): a worker that fits a mixture beside one that trains a model must not start
+  threads of its own, which on a busy machine spin against each other.
 """
 from __future__ import annotations
 
 import os
 
-__all__ = ["ENV_VAR", "jobs", "loader_workers", "decode_threads", "map_processes"]
+__all__ = ["ENV_VAR", "THREAD_VARS", "jobs", "loader_workers", "decode_threads", "map_processes"]
 
 ENV_VAR = "SPHERICALAE_JOBS"
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""The environment variables that size the BLAS and OpenMP thread pools of libraries loaded later
+(set to 1 in a worker of :func:`map_processes`)."""
 
 
 def jobs() -> int:
@@ -41,9 +47,12 @@ def decode_threads() -> int:
 
 def _worker_init():
     import torch
+    from threadpoolctl import threadpool_limits   # a dependency of scikit-learn
 
     os.environ[ENV_VAR] = "1"          # a worker's own pools stay in the worker
+    os.environ.update({var: "1" for var in THREAD_VARS})    # libraries loaded from now on
     torch.set_num_threads(1)
+    threadpool_limits(1)               # BLAS and OpenMP libraries loaded already
 
 
 def map_processes(fn, items) -> list:

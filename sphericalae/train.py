@@ -22,6 +22,10 @@ once for all families:
   (:mod:`sphericalae.runlock`). ``resume=True`` continues a run, refusing a checkpoint with other
   settings (naming each field; a larger ``epochs`` and device/amp/workers may change) or with
   non-finite weights. A run that fails before its first checkpoint removes the folder it created.
+* Denormal floats are flushed to zero while a run trains on the CPU (:func:`flush_denormals`): late
+  in a run Adam's second moments of small gradients fall below float32's normal range, where x86
+  arithmetic is many times slower; flushed, they read as 0 (the step divides by ``eps``), a change
+  far below the optimizer's own noise (``benchmarks/bench_train.py --denormals``).
 * Stop rule (``converge`` in the TrainConfig): a family with a held-out loss (its trainer's
   ``monitor``) may stop before ``epochs`` once :func:`convergence` of that loss is below
   ``converge``, after at least :data:`MIN_EPOCHS` epochs: training at a constant learning rate
@@ -49,7 +53,7 @@ from .runfiles import (CHECKPOINT, all_finite, check_optimizer_fits, load_weight
                        read_run_checkpoint, write_run_files)
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["fit", "trained", "Trainer", "RunError", "adam", "convergence", "MIN_EPOCHS", "epoch_batches", "sequential_batches",
+__all__ = ["fit", "trained", "Trainer", "RunError", "adam", "flush_denormals", "convergence", "MIN_EPOCHS", "epoch_batches", "sequential_batches",
            "grad_norm", "batches_of", "resident", "FORMAT", "CHECKPOINT"]
 
 FORMAT = "sphericalae-run/1"
@@ -445,10 +449,24 @@ def _loop(run, state):
     guard = _Guard(opts, world, out, trainer.hint, trainer.optimizer_labels)
     guard.saved_epoch = start
     try:
-        _epochs(run, guard, opts, history, start)
+        with flush_denormals(dev):
+            _epochs(run, guard, opts, history, start)
     except (OSError, RuntimeError, ValueError) as err:
         raise RunError(f"{_first_line(err)}; {guard.kept()}") from err
     return history
+
+
+@contextlib.contextmanager
+def flush_denormals(device):
+    """Within the block, denormal floats are flushed to zero on ``device`` when it is the CPU and
+    the CPU can (x86 with SSE3, ARM): ``torch.set_flush_denormal`` for this thread, turned off
+    again (torch's default) at the end. A no-op on CUDA, whose kernels do not see the CPU flag."""
+    on = torch.device(device).type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        yield on
+    finally:
+        if on:
+            torch.set_flush_denormal(False)
 
 
 class RunError(RuntimeError):

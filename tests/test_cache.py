@@ -131,6 +131,17 @@ def test_a_cached_job_starts_no_process(tmp_path, monkeypatch):
     assert sent == [(_study, tmp_path / "b", new)]
 
 
+def test_a_job_listed_twice_is_sent_once_in_the_order_given(tmp_path, monkeypatch):
+    from sphericalae import experiments
+
+    sent = []
+    monkeypatch.setattr(experiments, "map_processes", lambda fn, items: sent.extend(items))
+    monkeypatch.setattr(experiments.torch.cuda, "is_available", lambda: False)
+    b, c = (_study, tmp_path / "b", Counter(2)), (_study, tmp_path / "c", Counter(3))
+    experiments.compute_in_parallel([c, b, c, b], "cpu")
+    assert sent == [c, b]
+
+
 def test_source_change_invalidates(tmp_path, monkeypatch):
     compute = Counter(2)
     cached("thing", {}, compute, root=tmp_path)

@@ -293,3 +293,15 @@ def test_the_trainers_adam_is_fused_on_the_cpu_and_takes_the_default_adams_steps
     assert (a.weight - start).abs().max() > 0.1                   # 25 steps of 1e-2 moved the weights
     for p, q in zip(a.parameters(), b.parameters()):             # the same steps, to float32 rounding
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_denormals_are_flushed_while_training_on_the_cpu_only():
+    from sphericalae.train import flush_denormals
+
+    tiny = torch.tensor([1e-39], dtype=torch.float32)          # below float32's normal range
+    with flush_denormals("cpu") as on:
+        inside = float(tiny * 1.0)
+    assert on and inside == 0.0
+    assert float(tiny * 1.0) > 0                                # torch's default again after the block
+    with flush_denormals("cuda") as on:
+        assert not on and float(tiny * 1.0) > 0
