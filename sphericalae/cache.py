@@ -9,11 +9,11 @@ source): the result is stored with ``torch.save`` and read back with ``torch.loa
 * **Key.** ``digest`` is the sha256 of the JSON (sorted keys) of ``{"name", "key", "source"}``, where
   ``key`` is any JSON-serialisable dict (say every parameter the result depends on: dataset, sizes,
   epochs, seed) and ``source`` is :func:`source_hash`: a sha256 of the code the result depends on,
-  the modules named in ``sources`` and every package module they import (:func:`dependencies`,
-  read from the import statements), or of the whole package when ``sources`` is None, less the
-  storage modules (:data:`STORAGE_MODULES`: this one, the lock and the sealed files). A change to
-  that code invalidates the entry; a change elsewhere (a plot, a metric a trained model does not
-  use) does not.
+  the definitions that the modules or definitions named in ``sources`` reach through the names
+  they use (:mod:`sphericalae.sourcekeys`, read from the syntax trees), or of the whole package
+  when ``sources`` is None, less the storage modules (:data:`STORAGE_MODULES`: this one, the lock,
+  the sealed files and the key reader). A change to that code invalidates the entry; a change
+  elsewhere (a plot, a metric the result does not use, a new function nothing calls) does not.
 * **What can be stored.** What ``torch.load(weights_only=True)`` reads back: tensors, state dicts,
   Python numbers, strings, booleans, None, and dicts, lists and tuples of these. Anything else (an
   ``nn.Module``, a numpy array) raises ``ValueError`` before computing is wasted twice: store
@@ -66,7 +66,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMAT = "sphericalae-cache/1"
 """The version of the stored entry format; an entry of another version is recomputed."""
 LOG_FILE = "computed.log"
-STORAGE_MODULES = ("sphericalae.cache", "sphericalae.runlock", "sphericalae.runfiles")
+STORAGE_MODULES = ("sphericalae.cache", "sphericalae.runlock", "sphericalae.runfiles", "sphericalae.sourcekeys")
 """How results and checkpoints are stored, sealed and locked, not what they are: left out of every
 :func:`source_hash`, so that a change there (a lock, a probe, a file format, which has its own
 version, ``FORMAT``) retrains nothing."""
@@ -158,14 +158,16 @@ def _code_of(source: bytes) -> bytes:
 
 
 def source_hash(package_dir=None, sources=None) -> str:
-    """sha256 over the relative path and the code (:func:`code_of`) of the package's ``.py`` files:
-    all of them (``sources`` None), or the :func:`dependencies` of the module names in ``sources``;
-    never the :data:`STORAGE_MODULES`."""
+    """sha256 of the code a result depends on, never the :data:`STORAGE_MODULES`: with ``sources``
+    (module names or top-level definitions, dotted, or the functions themselves), the code of every
+    definition they reach (:func:`sphericalae.sourcekeys.definitions_hash`); with None, the relative
+    path and the code (:func:`code_of`) of every ``.py`` file of the package."""
+    from .sourcekeys import definitions_hash
+
     root = Path(package_dir) if package_dir is not None else PACKAGE_DIR
-    if sources is None:
-        paths = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    else:
-        paths = sorted(module_file(m, root) for m in dependencies(sources, root))
+    if sources is not None:
+        return definitions_hash(tuple(sources), root, module_file, skip=STORAGE_MODULES)
+    paths = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
     storage = {module_file(m, root) for m in STORAGE_MODULES}
     paths = [p for p in paths if p not in storage]
     h = hashlib.sha256()

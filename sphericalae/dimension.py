@@ -121,7 +121,7 @@ def training_report(study: DigitStudy = DigitStudy()):
             curves[kind] = [float(h["heldout_recon"]) for h in models[kind, 0][1]]
         return {"rows": rows, "curves": curves}
 
-    return cached("training-report", study.key(), compute, sources=(__name__,))
+    return cached("training-report", study.key(), compute, sources=(training_report,))
 
 
 def svae_fails(rows, kind="svae"):

@@ -31,7 +31,7 @@ from .seeding import derive_seed
 from .studies import DIGIT_KINDS, DigitStudy
 
 __all__ = ["trained_grid", "compute_in_parallel", "DIGIT_STUDIES", "reconstruction_scores", "sample_scores", "real_floor",
-           "code_mixture", "reconstruction_study", "prior_study", "prior_cells", "structure_study", "tsne_study",
+           "code_mixture", "codes_digest", "reconstruction_study", "prior_study", "prior_cells", "structure_study", "tsne_study",
            "study_models", "code_radius", "CONVERGED", "STUDY_KINDS", "CODE_METRICS"]
 
 STUDY_KINDS = DIGIT_KINDS
@@ -106,22 +106,40 @@ def real_floor(real_a, real_b, fd_net, *, swd_seed=0) -> dict:
 def code_mixture(codes, n_components: int = 10, seed: int = 0):
     """A Gaussian mixture (full covariances) fitted to ``codes`` ``(n, d)``; returns ``sample(n,
     generator_seed) -> (n, d)`` float32 codes. The RAE sampler (Ghosh et al. 2020, ex-post density
-    estimation) for a plain autoencoder."""
-    from sklearn.mixture import GaussianMixture
-
+    estimation) for a plain autoencoder. The fit is cached by the codes' values (:func:`codes_digest`):
+    a mixture is a function of the codes, so an edit elsewhere in the package does not refit it."""
     x = np.asarray(codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else codes, dtype=np.float64)
-    gmm = GaussianMixture(n_components, covariance_type="full", random_state=derive_seed(seed, "gmm") % 2**32,
-                          reg_covar=1e-5).fit(x)
+    key = {"codes": codes_digest(torch.from_numpy(x)), "shape": list(x.shape), "components": n_components,
+           "seed": seed}
+    fit = cached("code-mixture", key, lambda: _fit_mixture(x, n_components, seed), sources=(_fit_mixture,))
+    weights, means = fit["weights"].numpy(), fit["means"].numpy()
+    chol = np.linalg.cholesky(fit["covariances"].numpy())
 
     def sample(n, sample_seed=0):
         rng = np.random.default_rng(derive_seed(sample_seed, "gmm-sample"))
-        comp = rng.choice(n_components, size=n, p=gmm.weights_)
-        chol = np.linalg.cholesky(gmm.covariances_)
+        comp = rng.choice(n_components, size=n, p=weights)
         eps = rng.standard_normal((n, x.shape[1]))
-        z = gmm.means_[comp] + np.einsum("nij,nj->ni", chol[comp], eps)
+        z = means[comp] + np.einsum("nij,nj->ni", chol[comp], eps)
         return torch.from_numpy(z.astype(np.float32))
 
     return sample
+
+
+def _fit_mixture(x, n_components, seed) -> dict:
+    """scikit-learn's full-covariance Gaussian mixture of the rows of ``x`` (float64), as tensors."""
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(n_components, covariance_type="full", random_state=derive_seed(seed, "gmm") % 2**32,
+                          reg_covar=1e-5).fit(x)
+    return {k: torch.from_numpy(np.ascontiguousarray(getattr(gmm, f"{k}_"))) for k in ("weights", "means", "covariances")}
+
+
+def codes_digest(codes) -> str:
+    """sha256 of ``codes`` rounded to 1e-4 (so that the last bits a thread count changes do not
+    matter): the cache key of a result that is a function of a model's codes alone."""
+    import hashlib
+
+    return hashlib.sha256(codes.double().mul(1e4).round().numpy().tobytes()).hexdigest()
 
 
 @torch.no_grad()
@@ -176,7 +194,7 @@ def reconstruction_study(study: DigitStudy = DigitStudy()):
         floor = real_floor(heldout, data[0].tensors[0][:len(heldout)], fd_net)
         return {"scores": rows, "floor": floor, "accuracy": accuracy, "n": len(heldout)}
 
-    return cached("reconstruction-study", study.key(), compute, sources=(__name__,))
+    return cached("reconstruction-study", study.key(), compute, sources=(reconstruction_study,))
 
 
 @torch.no_grad()
@@ -230,7 +248,7 @@ def prior_study(study: DigitStudy = DigitStudy()):
         floor = real_floor(heldout[:n_samples], train_x[:n_samples], fd_net)
         return {"scores": rows, "floor": floor, "n": n_samples}
 
-    return cached("prior-study", study.key("n_samples", "gmm_components"), compute, sources=(__name__,))
+    return cached("prior-study", study.key("n_samples", "gmm_components"), compute, sources=(prior_study,))
 
 
 MAP_DIGITS = 5000
@@ -270,21 +288,18 @@ def structure_study(study: DigitStudy = DigitStudy()):
                              for m in CODE_METRICS]
         return {"scores": rows, "labels": yte, "n": len(xte)}
 
-    return cached("structure-study", study.key("k"), compute, sources=(__name__,))
+    return cached("structure-study", study.key("k"), compute, sources=(structure_study,))
 
 
 def _map_of(codes, metric, seed):
-    """:func:`sphericalae.structure.tsne_map` of ``codes``, cached by their values (rounded to 1e-4,
-    so that the last bits a thread count changes do not matter): a map is a function of the codes,
-    so an edit elsewhere in the package does not recompute it."""
-    import hashlib
-
+    """:func:`sphericalae.structure.tsne_map` of ``codes``, cached by their values
+    (:func:`codes_digest`): a map is a function of the codes, so an edit elsewhere in the package
+    does not recompute it."""
     from .structure import tsne_map
 
-    digest = hashlib.sha256(codes.double().mul(1e4).round().numpy().tobytes()).hexdigest()
-    key = {"codes": digest, "shape": list(codes.shape), "metric": metric, "seed": seed}
+    key = {"codes": codes_digest(codes), "shape": list(codes.shape), "metric": metric, "seed": seed}
     return cached("tsne-map", key, lambda: torch.from_numpy(tsne_map(codes, metric=metric, seed=seed)),
-                  sources=("sphericalae.structure",)).numpy()
+                  sources=(tsne_map,)).numpy()
 
 
 def tsne_study(study: DigitStudy = DigitStudy()):
@@ -312,7 +327,7 @@ def tsne_study(study: DigitStudy = DigitStudy()):
                 maps.setdefault(kind, torch.from_numpy(m))
         return {"scores": rows, "maps": maps, "labels": labels}
 
-    return cached("tsne-study", study.key("tsne_runs", "k", "map_digits"), compute, sources=(__name__,))
+    return cached("tsne-study", study.key("tsne_runs", "k", "map_digits"), compute, sources=(tsne_study,))
 
 
 DIGIT_STUDIES = (reconstruction_study, prior_study, structure_study, tsne_study)

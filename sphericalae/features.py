@@ -115,7 +115,7 @@ def digit_classifier(dataset: str = "mnist-5k", *, epochs: int = 10, seed: int =
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "accuracy": acc}
 
     stored = cached("digit-classifier", {"dataset": dataset, "epochs": epochs, "seed": seed}, compute, root,
-                    sources=(__name__,))
+                    sources=(digit_classifier,))
     model = DigitClassifier()
     model.load_state_dict(stored["state_dict"])
     return model.to(resolve_device(device)).eval(), float(stored["accuracy"])

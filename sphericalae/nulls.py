@@ -64,7 +64,7 @@ def prior_null_study(study: DigitStudy = DigitStudy()):
                                      "FD-CNN": sample_scores(images, real_feats, fd_net)["FD-CNN"]})
         return {"scores": rows, "sets": NULL_SETS, "n": study.n_samples}
 
-    return cached("prior-null-study", study.key("n_samples"), compute, sources=(__name__,))
+    return cached("prior-null-study", study.key("n_samples"), compute, sources=(prior_null_study,))
 
 
 def null_spreads(rows, model: str, pipeline: str) -> np.ndarray:

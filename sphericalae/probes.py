@@ -168,7 +168,7 @@ def radius_study(study: DigitStudy = DigitStudy()):
                  BINARISED: frechet_distance(real_bin, features(fd_net, binarise(other)))}
         return {"scores": rows, "floor": floor, "real_sharpness": real_sharp, "n": n}
 
-    return cached("radius-study", study.key("n_samples"), compute, sources=(__name__,))
+    return cached("radius-study", study.key("n_samples"), compute, sources=(radius_study,))
 
 
 def code_uniformity_study(study: DigitStudy = DigitStudy()):
@@ -192,7 +192,7 @@ def code_uniformity_study(study: DigitStudy = DigitStudy()):
                                  **code_statistics(uniform_like(codes, s))})
         return {"scores": rows, "n": len(heldout)}
 
-    return cached("code-uniformity-study", study.key(), compute, sources=(__name__,))
+    return cached("code-uniformity-study", study.key(), compute, sources=(code_uniformity_study,))
 
 
 def sharpness_study(study: DigitStudy = DigitStudy()):
@@ -209,7 +209,7 @@ def sharpness_study(study: DigitStudy = DigitStudy()):
                     for kind in study.kinds for s in range(study.seeds)]
         return {"scores": rows, "real": real, "n": len(heldout)}
 
-    return cached("sharpness-study", study.key(), compute, sources=(__name__,))
+    return cached("sharpness-study", study.key(), compute, sources=(sharpness_study,))
 
 
 PROBE_STUDIES = (radius_study, code_uniformity_study, sharpness_study)

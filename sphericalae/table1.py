@@ -126,4 +126,4 @@ def table1_study(study):
                 for r in table1(gan, real, n=study.n_samples, seed=seed, reps=study.reps,
                                 radius=math.sqrt(study.latent_dim), classifier=classifier)]
 
-    return cached("table1-study", study.key("n_samples", "reps"), rows, sources=(__name__,))
+    return cached("table1-study", study.key("n_samples", "reps"), rows, sources=(table1_study,))
