@@ -17,7 +17,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.sha256
 # Sphinx re-reads (so re-executes) the pages whose file changed and, through _ext/book_deps.py, the
-# pages whose package modules (or requirements.txt) changed; `make test` re-executes every page (--all).
+# pages whose package code (the definitions their imports reach) or requirements.txt changed;
+# `make test` re-executes every page (--all).
 JB_FLAGS := -W -n --keep-going
 JB_STRICT := --all $(JB_FLAGS)
 # Downloads (full MNIST) go to the checkout's data/ folder (see data/README.md).

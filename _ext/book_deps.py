@@ -1,17 +1,27 @@
-"""Sphinx extension: a page depends on the ``sphericalae`` modules its code cells import and on
-everything those import (:func:`sphericalae.cache.dependencies`, the walker the model cache keys
-on), and on ``requirements.txt``; each is noted with ``env.note_dependency``, so an incremental
-build (``make book``) re-reads, hence re-executes, exactly the pages whose code or package code
-changed since they were last built. A page with no code depends on nothing but itself.
+"""Sphinx extension: ``make book`` re-reads, hence re-executes, a page when the package code its cells
+use has changed. A page's code key is the hash of the definitions its imported names reach
+(:func:`sphericalae.sourcekeys.definitions_hash`, the walker the model cache keys on: a function,
+what it calls, the classes and constants those use) and of ``requirements.txt``. The key of each
+page is kept in the build environment when the page is read; on an incremental build
+(``env-get-outdated``) the pages whose key differs are read again. So editing ``swd`` re-executes
+the pages that reach it (training, priors, dimension, verdict, intro), not the latent page or the
+geometry pages, and a docstring or a comment re-executes none (they are not code; the API page,
+which shows docstrings, has autodoc's own dependencies). A page with no package code has no key.
 """
+import ast
+import hashlib
 from pathlib import Path
 
-from sphericalae.cache import dependencies, imports_in, module_file
+from sphericalae.cache import PACKAGE_DIR, STORAGE_MODULES, module_file
+from sphericalae.sourcekeys import definitions_hash
+
+PKG = PACKAGE_DIR.name
 
 
-def page_modules(text: str) -> set:
-    """The package modules the code cells of the MyST notebook ``text`` import (cells that are not
-    plain Python, e.g. with IPython magics, are skipped)."""
+def page_names(text: str) -> set:
+    """The package modules and top-level definitions the code cells of the MyST notebook ``text``
+    import (``from sphericalae.x import f`` gives ``sphericalae.x.f``; a module imported whole, its
+    name). Cells that are not plain Python (IPython magics) are skipped."""
     import jupytext
 
     found = set()
@@ -19,28 +29,68 @@ def page_modules(text: str) -> set:
         if cell.cell_type != "code":
             continue
         try:
-            found |= imports_in(cell.source)
+            tree = ast.parse(cell.source)
         except SyntaxError:
             continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                    and (node.module == PKG or node.module.startswith(PKG + ".")):
+                for a in node.names:
+                    sub = f"{node.module}.{a.name}"
+                    found.add(node.module if a.name == "*" else sub)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name == PKG or a.name.startswith(PKG + "."))
     return found
 
 
-def page_dependencies(text: str, requirements: Path) -> list:
-    """The files a page's execution depends on: its package modules' closure and ``requirements``
-    (none for a page without package code)."""
-    modules = page_modules(text)
-    if not modules:
-        return []
-    return [module_file(m) for m in dependencies(modules)] + ([requirements] if requirements.is_file() else [])
+def page_key(text: str, requirements: Path, package_dir: Path = PACKAGE_DIR):
+    """The code key of a page (see the module docstring), or None for a page without package code."""
+    names = page_names(text)
+    if not names:
+        return None
+    h = hashlib.sha256(definitions_hash(sorted(names), Path(package_dir), module_file, STORAGE_MODULES).encode())
+    h.update(requirements.read_bytes() if requirements.is_file() else b"")
+    return h.hexdigest()
 
 
-def _note(app, docname, source):
-    if not str(app.env.doc2path(docname)).endswith(".md"):
-        return
-    for path in page_dependencies(source[0], Path(app.srcdir) / "requirements.txt"):
-        app.env.note_dependency(str(path))
+def _keys(env) -> dict:
+    if not hasattr(env, "sphericalae_keys"):
+        env.sphericalae_keys = {}
+    return env.sphericalae_keys
+
+
+def _requirements(app) -> Path:
+    return Path(app.srcdir) / "requirements.txt"
+
+
+def _read(app, docname, source):
+    if str(app.env.doc2path(docname)).endswith(".md"):
+        _keys(app.env)[docname] = page_key(source[0], _requirements(app))
+
+
+def outdated(app, env, added, changed, removed) -> list:
+    """The pages read before whose code key has changed since (``env-get-outdated``)."""
+    stale = []
+    for docname, key in _keys(env).items():
+        if docname in added or docname in changed or docname in removed:
+            continue
+        path = Path(env.doc2path(docname))
+        if key is not None and path.is_file() and page_key(path.read_text(), _requirements(app)) != key:
+            stale.append(docname)
+    return stale
+
+
+def _purge(app, env, docname):
+    _keys(env).pop(docname, None)
+
+
+def _merge(app, env, docnames, other):
+    _keys(env).update({d: k for d, k in _keys(other).items() if d in docnames})
 
 
 def setup(app):
-    app.connect("source-read", _note)
+    app.connect("source-read", _read)
+    app.connect("env-get-outdated", outdated)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

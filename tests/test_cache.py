@@ -237,25 +237,70 @@ sys.exit(1 if extra else 0)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_book_pages_depend_on_their_code_only(tmp_path):
-    """make book re-executes a page when a module it uses changes (_ext/book_deps.py notes them as
-    Sphinx dependencies), and a page without code depends on nothing."""
+def _book_deps():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("book_deps", Path(__file__).resolve().parent.parent / "_ext" / "book_deps.py")
     book_deps = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(book_deps)
+    return book_deps
+
+
+def _pages():
     text = (Path(__file__).resolve().parent.parent / "book" / "training.md").read_text()
     head = text[:text.index("---", 3) + 4] + "\n"                     # a real page's MyST header
-    geometry = head + "```{code-cell} ipython3\nfrom sphericalae.theory import wasserstein2\n```\n"
-    models = head + "```{code-cell} ipython3\n%matplotlib inline\n```\n\n```{code-cell} ipython3\nfrom sphericalae import claims, display\n```\n"
+    cell = "```{{code-cell}} ipython3\n{}\n```\n"
+    return {"geometry": head + cell.format("from sphericalae.theory import wasserstein2"),
+            "training": head + cell.format("%matplotlib inline") + "\n" + cell.format(
+                "from sphericalae.experiments import reconstruction_study\nimport sphericalae.display"),
+            "latent": head + cell.format("from sphericalae.experiments import structure_study"),
+            "words": head + "# References\n\nNo code.\n"}
+
+
+@pytest.mark.parametrize("edit,stale", [
+    (("metrics.py", "\ndef swd(", "\n@(lambda f: f)\ndef swd("), {"training"}),     # code a page reaches
+    (("metrics.py", "Sliced Wasserstein distance", "The sliced Wasserstein distance"), set()),   # words only
+    (("theory.py", "\ndef wasserstein2(", "\n@(lambda f: f)\ndef wasserstein2("), {"geometry"}),
+    (("requirements.txt", "torch", "torch==2.0"), {"geometry", "training", "latent"}),
+])
+def test_make_book_re_executes_the_pages_whose_code_changed(tmp_path, edit, stale):
+    """_ext/book_deps.py: a page's key follows the definitions its imports reach, and requirements."""
+    import shutil
+
+    book_deps = _book_deps()
+    pkg = tmp_path / "sphericalae"
+    shutil.copytree(cache.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("torch\n")
-    assert {"sphericalae.claims", "sphericalae.display"} <= book_deps.page_modules(models)
-    files = {p.name for p in book_deps.page_dependencies(models, requirements)}
-    assert {"metrics.py", "claims.py", "requirements.txt"} <= files
-    assert "metrics.py" not in {p.name for p in book_deps.page_dependencies(geometry, requirements)}
-    assert book_deps.page_dependencies(head + "# References\n\nNo code.\n", requirements) == []
+    pages = _pages()
+    assert book_deps.page_names(pages["training"]) == {"sphericalae.experiments.reconstruction_study",
+                                                       "sphericalae.display"}
+    before = {name: book_deps.page_key(text, requirements, pkg) for name, text in pages.items()}
+    assert before["words"] is None
+    name, old, new = edit
+    path = requirements if name == "requirements.txt" else pkg / name
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    after = {name: book_deps.page_key(text, requirements, pkg) for name, text in pages.items()}
+    assert {n for n in pages if after[n] != before[n]} == stale
+
+
+def test_the_outdated_pages_are_those_whose_key_changed(tmp_path):
+    from types import SimpleNamespace
+
+    book_deps = _book_deps()
+    pages = _pages()
+    for name, text in pages.items():
+        (tmp_path / f"{name}.md").write_text(text)
+    env = SimpleNamespace(doc2path=lambda d: tmp_path / f"{d}.md")
+    app = SimpleNamespace(srcdir=tmp_path, env=env)
+    for name, text in pages.items():
+        book_deps._read(app, name, [text])
+    assert book_deps.outdated(app, env, set(), set(), set()) == []
+    env.sphericalae_keys["latent"] = "a key of older code"
+    env.sphericalae_keys["words"] = None
+    assert book_deps.outdated(app, env, set(), set(), set()) == ["latent"]
+    assert book_deps.outdated(app, env, set(), {"latent"}, set()) == []       # Sphinx reads it already
 
 
 _LOCK_SCRIPT = """
