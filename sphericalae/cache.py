@@ -147,14 +147,9 @@ def code_of(source) -> bytes:
 
 @functools.lru_cache(maxsize=1024)
 def _code_of(source: bytes) -> bytes:
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list):
-            kept = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
-                                            and isinstance(s.value.value, str))]
-            node.body = kept or [ast.Pass()]
-    return ast.dump(tree).encode()
+    from .sourcekeys import strip_docstrings
+
+    return ast.dump(strip_docstrings(ast.parse(source))).encode()
 
 
 def source_hash(package_dir=None, sources=None) -> str:

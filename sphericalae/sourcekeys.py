@@ -24,14 +24,15 @@ import functools
 import hashlib
 from pathlib import Path
 
-__all__ = ["reachable", "definitions_hash"]
+__all__ = ["reachable", "definitions_hash", "strip_docstrings"]
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _PROLOGUE = "<module>"          # the name under which a module's top-level non-definitions are kept
 
 
-def _strip(node):
-    """``node`` without its docstrings and bare string statements (in place), as ``code_of``."""
+def strip_docstrings(node):
+    """``node`` (a syntax tree) without its docstrings and bare string statements, in place: what
+    the code computes, not its words (:func:`sphericalae.cache.code_of`)."""
     for sub in ast.walk(node):
         body = getattr(sub, "body", None)
         if isinstance(body, list):
@@ -76,7 +77,7 @@ class _Module:
                 self._add(n, stmt)
 
     def _add(self, name, stmt):
-        dump = ast.dump(_strip(stmt)).encode()
+        dump = ast.dump(strip_docstrings(stmt)).encode()
         self.code[name] = self.code.get(name, b"") + dump + b"\0"
         self.refs.setdefault(name, set()).update(self._uses(stmt))
 
