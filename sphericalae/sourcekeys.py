@@ -81,7 +81,7 @@ class _Module:
         self.code[name] = self.code.get(name, b"") + dump + b"\0"
         self.refs.setdefault(name, set()).update(self._uses(stmt))
 
-    def _module(self, node) -> str | None:
+    def _module(self, node) -> str:
         """The dotted module an ImportFrom names, resolved against this module."""
         base = node.module or ""
         if node.level:
