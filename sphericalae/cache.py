@@ -58,7 +58,7 @@ from .runfiles import check_sealed, save_atomic, seal
 from .runlock import key_lock
 
 __all__ = ["cached", "missing", "STORAGE_MODULES", "cache_path", "cache_root", "source_hash", "code_of", "dependencies", "imports_in", "module_file",
-           "ENV_VAR"]
+           "values_digest", "ENV_VAR"]
 
 ENV_VAR = "SPHERICALAE_CACHE"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -169,6 +169,18 @@ def source_hash(package_dir=None, sources=None) -> str:
     for path in paths:
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(code_of(path.read_bytes()) + b"\0")
+    return h.hexdigest()
+
+
+def values_digest(*tensors) -> str:
+    """sha256 of the dtype, shape and exact bytes of each tensor, in order: the key of a result that
+    is a function of these values alone (an image set's features), so that recomputing the images
+    bit for bit finds it again and any other value does not."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode() + b"\0")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 

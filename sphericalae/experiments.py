@@ -23,7 +23,7 @@ import torch
 
 from .cache import cached, missing
 from .config import TrainConfig
-from .features import digit_classifier, features
+from .features import digit_classifier, stored_features
 from .metrics import frechet_distance, mse, precision_recall, swd
 from .models import ModelConfig, trained
 from .parallel import map_processes
@@ -83,13 +83,13 @@ def reconstruction_scores(model, images, fd_net, *, swd_seed=0, batch_size=500) 
     model's reconstructions of ``images`` against the images themselves."""
     recon = torch.cat([model.reconstruct(b) for b in images.split(batch_size)])
     return {"MSE": mse(recon, images), "SWD": float(swd(recon, images, generator=swd_seed)),
-            "FD-CNN": frechet_distance(features(fd_net, recon), features(fd_net, images))}
+            "FD-CNN": frechet_distance(stored_features(fd_net, recon), stored_features(fd_net, images))}
 
 
 def sample_scores(samples, real_features, fd_net, *, k=3) -> dict:
     """``FD-CNN``, ``precision`` and ``recall`` (k-NN manifolds, Kynkaanniemi et al. 2019) of
     decoded ``samples`` against the features of real images."""
-    fake = features(fd_net, samples)
+    fake = stored_features(fd_net, samples)
     pr = precision_recall(real_features, fake, k=k)
     return {"FD-CNN": frechet_distance(real_features, fake), "precision": pr["precision"], "recall": pr["recall"]}
 
@@ -97,7 +97,7 @@ def sample_scores(samples, real_features, fd_net, *, k=3) -> dict:
 def real_floor(real_a, real_b, fd_net, *, swd_seed=0) -> dict:
     """The scores two disjoint real sets of the same size give: what 'as good as real' reads as.
     Also the floor of :func:`sample_scores` (precision and recall of real against real)."""
-    fa, fb = features(fd_net, real_a), features(fd_net, real_b)
+    fa, fb = stored_features(fd_net, real_a), stored_features(fd_net, real_b)
     pr = precision_recall(fa, fb)
     return {"MSE": mse(real_a, real_b), "SWD": float(swd(real_a, real_b, generator=swd_seed)),
             "FD-CNN": frechet_distance(fa, fb), "precision": pr["precision"], "recall": pr["recall"]}
@@ -233,7 +233,7 @@ def prior_study(study: DigitStudy = DigitStudy()):
         models, data = _models_and_data(study)
         train_x, heldout = data[0].tensors[0], data[1].tensors[0]
         fd_net, _ = digit_classifier(study.dataset, device="cpu")
-        real_feats = features(fd_net, heldout[:n_samples])
+        real_feats = stored_features(fd_net, heldout[:n_samples])
         rows = []
         with torch.no_grad():
             for s in range(study.seeds):

@@ -18,12 +18,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cache import cached
+from .cache import cached, values_digest
 from .checks import positive_int, resolve_device
 from .metrics import check_images, frechet_distance
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["DigitClassifier", "train_digit_classifier", "digit_classifier", "features", "fd_cnn",
+__all__ = ["DigitClassifier", "train_digit_classifier", "digit_classifier", "features", "stored_features", "fd_cnn",
            "inception_weights", "inception_features", "fid", "INCEPTION_ENV"]
 
 INCEPTION_ENV = "SPHERICALAE_INCEPTION"
@@ -130,6 +130,22 @@ def features(model, images, *, batch_size: int = 1000) -> torch.Tensor:
     model.eval()
     return torch.cat([model.features(b.to(dev).float()).to(x.device)
                       for b in x.split(positive_int(batch_size, "batch_size"))])
+
+
+def stored_features(model, images) -> torch.Tensor:
+    """:func:`features` of ``images``, stored in the cache (entry ``features``) under a digest of the
+    network's weights and of the images' values (:func:`sphericalae.cache.values_digest`) and the code
+    of :func:`features` and :class:`DigitClassifier`: an image set's features are a function of those
+    alone. A study recomputed because a metric's code changed decodes its images again and reads
+    their features instead of computing them. Only a :class:`DigitClassifier`'s features are stored;
+    another network's are computed (its code is not in the key)."""
+    if type(model) is not DigitClassifier:
+        return features(model, images)
+    x = check_images(images, "images")
+    state = model.state_dict()
+    key = {"network": values_digest(*state.values()), "layers": list(state), "images": values_digest(x)}
+    return cached("features", key, lambda: features(model, x).cpu(),
+                  sources=(f"{__name__}.features", f"{__name__}.DigitClassifier")).to(x.device)
 
 
 def fd_cnn(real, fake, model=None) -> float:

@@ -40,7 +40,7 @@ def prior_null_study(study: DigitStudy = DigitStudy()):
     def compute():
         from .data import load
         from .experiments import study_models
-        from .features import digit_classifier, features
+        from .features import digit_classifier, stored_features
         from .ops import sample_prior
         from .seeding import derive_seed
 
@@ -48,7 +48,7 @@ def prior_null_study(study: DigitStudy = DigitStudy()):
         models = study_models(study, data, progress=False)
         train_x, heldout = data[0].tensors[0], data[1].tensors[0]
         fd_net, _ = digit_classifier(study.dataset, device="cpu")
-        real_feats = features(fd_net, heldout[:study.n_samples])
+        real_feats = stored_features(fd_net, heldout[:study.n_samples])
         rows = []
         with torch.no_grad():
             for s in range(study.seeds):

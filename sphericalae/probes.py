@@ -37,7 +37,7 @@ import torch
 
 from .cache import cached
 from .experiments import code_radius, sample_scores, study_models
-from .features import digit_classifier, features
+from .features import digit_classifier, stored_features
 from .metrics import frechet_distance
 from .seeding import derive_seed
 from .studies import DigitStudy
@@ -151,7 +151,7 @@ def radius_study(study: DigitStudy = DigitStudy()):
         models, data = _data(study)
         train_x, heldout = data[0].tensors[0], data[1].tensors[0][:n]
         fd_net, _ = digit_classifier(study.dataset, device="cpu")
-        real, real_bin = features(fd_net, heldout), features(fd_net, binarise(heldout))
+        real, real_bin = stored_features(fd_net, heldout), stored_features(fd_net, binarise(heldout))
         real_sharp = sharpness(heldout)
         rows = []
         for s in range(study.seeds):
@@ -161,11 +161,11 @@ def radius_study(study: DigitStudy = DigitStudy()):
                 for cell, r, images in _radius_cells(model, z, code_radius(model, train_x)):
                     rows.append({"model": kind, "seed": s, "cell": cell, "radius": r,
                                  **sample_scores(images, real, fd_net),
-                                 BINARISED: frechet_distance(real_bin, features(fd_net, binarise(images))),
+                                 BINARISED: frechet_distance(real_bin, stored_features(fd_net, binarise(images))),
                                  "sharpness": sharpness(images) / real_sharp})
         other = train_x[:n]
-        floor = {"FD-CNN": frechet_distance(real, features(fd_net, other)),
-                 BINARISED: frechet_distance(real_bin, features(fd_net, binarise(other)))}
+        floor = {"FD-CNN": frechet_distance(real, stored_features(fd_net, other)),
+                 BINARISED: frechet_distance(real_bin, stored_features(fd_net, binarise(other)))}
         return {"scores": rows, "floor": floor, "real_sharpness": real_sharp, "n": n}
 
     return cached("radius-study", study.key("n_samples"), compute, sources=(radius_study,))

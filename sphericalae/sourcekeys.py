@@ -144,7 +144,7 @@ def reachable(sources, root: Path, module_file, skip=()) -> dict:
     """``{(module, definition): code}`` of every definition the roots ``sources`` reach (see the
     module docstring), with each reached module's prologue and the package's ``__init__``; modules
     of ``skip`` (the cache's own storage code) are left out."""
-    names = [s if isinstance(s, str) else f"{s.__module__}.{s.__qualname__}" for s in sources]
+    names = _root_names(sources)
     out, seen = {}, set()
     todo = [(n.split(".")[0], None) for n in names[:1]]    # the package's __init__
     for name in names:
@@ -178,9 +178,32 @@ def reachable(sources, root: Path, module_file, skip=()) -> dict:
     return out
 
 
-def definitions_hash(sources, root: Path, module_file, skip=()) -> str:
-    """sha256 over the module, name and code of every definition :func:`reachable` finds."""
+def _root_names(sources) -> list:
+    """The dotted names of ``sources`` (names, or functions and classes of the package)."""
+    return [s if isinstance(s, str) else f"{s.__module__}.{s.__qualname__}" for s in sources]
+
+
+def _fingerprint(root: Path) -> str:
+    """sha256 of the path and bytes of every ``.py`` file under ``root``: any edit changes it."""
     h = hashlib.sha256()
-    for (module, name), code in sorted(reachable(sources, root, module_file, skip).items()):
-        h.update(f"{module}:{name}".encode() + b"\0" + code)
+    for path in sorted(p for p in Path(root).rglob("*.py") if "__pycache__" not in p.parts):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+_HASHES = {}
+
+
+def definitions_hash(sources, root: Path, module_file, skip=()) -> str:
+    """sha256 over the module, name and code of every definition :func:`reachable` finds. Remembered
+    per process for the same roots and the same bytes of the package's files (read on every call, so
+    an edit is seen at once): a study that loads fifty cached models walks the code once."""
+    memo = (tuple(_root_names(sources)), str(root), module_file, tuple(skip), _fingerprint(root))
+    if memo not in _HASHES:
+        h = hashlib.sha256()
+        for (module, name), code in sorted(reachable(sources, root, module_file, skip).items()):
+            h.update(f"{module}:{name}".encode() + b"\0" + code)
+        if len(_HASHES) > 4096:
+            _HASHES.clear()
+        _HASHES[memo] = h.hexdigest()
+    return _HASHES[memo]

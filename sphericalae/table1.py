@@ -52,7 +52,7 @@ def table1(gan, real, *, n=1000, seed=0, reps=1, radius=1.0, classifier=None, pr
     FD-CNN is the Frechet distance on the features of ``classifier`` (default
     :func:`sphericalae.features.digit_classifier`); precision/recall are the improved ones (k = 3)
     on the same features. ``radius``: see :func:`latents`."""
-    from .features import digit_classifier, features
+    from .features import digit_classifier, stored_features
     from .metrics import frechet_distance
     from .paper import PRIORS
 
@@ -62,13 +62,13 @@ def table1(gan, real, *, n=1000, seed=0, reps=1, radius=1.0, classifier=None, pr
     dim = gan.config.latent_dim
     rows = []
     for rep in range(positive_int(reps, "reps")):
-        ref, floor = (features(model, part) for part in floor_split(real, n, seed, "table1", rep))
+        ref, floor = (stored_features(model, part) for part in floor_split(real, n, seed, "table1", rep))
         p, r = _pr(ref, floor)
         rows.append({"prior": "real (floor)", "pipeline": "-", "rep": rep,
                      "fd_cnn": frechet_distance(ref, floor), "precision": p, "recall": r})
         for prior in priors:
             for pipe in pipelines:
-                fake = features(model, generate(gan, latents(prior, pipe, n, dim, seed, radius=radius,
+                fake = stored_features(model, generate(gan, latents(prior, pipe, n, dim, seed, radius=radius,
                                                               rep=rep)))
                 p, r = _pr(ref, fake)
                 rows.append({"prior": prior, "pipeline": pipe, "rep": rep,

@@ -52,6 +52,17 @@ def test_corrupt_file_is_recomputed_and_rewritten(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))                       # no temporary file left behind
 
 
+def test_values_digest_follows_every_bit_dtype_and_shape():
+    from sphericalae.cache import values_digest
+
+    x = torch.rand(4, 6)
+    assert values_digest(x) == values_digest(x.clone()) == values_digest(x.T.contiguous().T)
+    y = x.clone()
+    y[2, 3] = torch.nextafter(y[2, 3], torch.tensor(2.0))
+    assert len({values_digest(x), values_digest(y), values_digest(x.double()), values_digest(x.view(6, 4)),
+                values_digest(x, x), values_digest(x[:0]), values_digest(x[:0].view(0, 24))}) == 7
+
+
 def test_root_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "env"))
     cached("thing", {}, Counter(1.5))

@@ -247,6 +247,29 @@ def test_digit_classifier_is_trained_once_and_cached(digits, tmp_path, monkeypat
     assert len(calls) == 2
 
 
+def test_stored_features_are_computed_once_per_network_and_image_values(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPHERICALAE_CACHE", str(tmp_path))
+    calls = []
+    real_features = FT.features
+    monkeypatch.setattr(FT, "features", lambda m, x, **kw: calls.append(len(x)) or real_features(m, x, **kw))
+    torch.manual_seed(0)
+    net, x = FT.DigitClassifier().eval(), digits[0][:50]
+    first = FT.stored_features(net, x)
+    assert torch.equal(first, real_features(net, x)) and calls == [50]
+    assert torch.equal(FT.stored_features(net, x.clone()), first) and calls == [50]   # same values: read back
+    bumped = x.clone()
+    bumped[0, 0, 0, 0] = torch.nextafter(bumped[0, 0, 0, 0], torch.tensor(2.0))       # one value, one ulp
+    FT.stored_features(net, bumped)
+    other = FT.DigitClassifier().eval()                                                # other weights
+    FT.stored_features(other, x)
+    assert calls == [50, 50, 50]
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3))          # not a DigitClassifier
+    plain.features = plain.forward
+    FT.stored_features(plain, x)
+    FT.stored_features(plain, x)
+    assert calls == [50, 50, 50, 50, 50] and len(list(tmp_path.glob("features-*.pt"))) == 3
+
+
 # ------------------------------------------------------------------------------- Inception/FID
 def test_fid_without_weights_says_how_to_get_them(monkeypatch):
     monkeypatch.delenv(FT.INCEPTION_ENV, raising=False)

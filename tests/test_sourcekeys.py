@@ -97,6 +97,18 @@ def test_an_edit_changes_the_key_when_the_root_reaches_it(pkg, module, old, new,
     assert (key(pkg, "sphericalae.a.root") != before) is changes
 
 
+def test_the_code_is_walked_once_until_a_file_changes(pkg, monkeypatch):
+    walks = []
+    walk = sourcekeys.reachable
+    monkeypatch.setattr(sourcekeys, "reachable", lambda *a, **kw: walks.append(1) or walk(*a, **kw))
+    first = key(pkg, "sphericalae.a.root")
+    assert key(pkg, "sphericalae.a.root") == first and len(walks) == 1
+    edit(pkg, "c", "return 5", "return 6")                     # same size, same second: still seen
+    assert key(pkg, "sphericalae.a.root") != first and len(walks) == 2
+    edit(pkg, "c", "return 6", "return 5")
+    assert key(pkg, "sphericalae.a.root") == first
+
+
 def test_a_module_root_counts_its_every_definition(pkg):
     before = key(pkg, "sphericalae.a")
     edit(pkg, "b", "return 2", "return 20")                     # used by a.other
