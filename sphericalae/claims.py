@@ -39,7 +39,7 @@ __all__ = ["Verdict", "OUTCOMES", "RULES", "Margin", "MARGINS", "margin_table", 
            "prior_robustness", "ROBUSTNESS_COMPARATORS", "raw_draws", "rae_sampler", "margins", "MARGIN_DISTANCE",
            "own_prior", "OWN_PRIOR_COMPARATORS", "off_sphere", "NEAR_SPHERE", "OFF_SPHERE_METRICS", "blurriness",
            "uniform_codes",
-           "MARGIN_COMPARATORS", "TABLE2_METRICS", "table1_gan",
+           "MARGIN_COMPARATORS", "TABLE2_METRICS", "table1_gan", "gan_verdict",
            "gan_cells", "statement", "WANTED", "TABLE1_STATEMENTS", "table1_statements", "spreads",
            "store_verdicts", "stored_verdicts", "STORED", "all_verdicts", "Verdicts", "svae_convergence", "closed_form", "not_testable",
            "RECORD_FIELDS", "verdict_records", "write_verdict_table"]
@@ -638,18 +638,19 @@ def digit_verdicts(study=None):
              uniform_codes(code_uniformity_study(study)["scores"])], margins(st, "euclidean"))
 
 
-def gan_verdict(study=None, low=False):
+def gan_verdict(study=None, low=False, rows=None):
     """Table 1 on the GAN page's raw-input generators, one per training seed: the very rows the GAN
     page scores (:func:`sphericalae.table1.table1_study` of ``study``, a
     :class:`sphericalae.studies.GanStudy`; the book's when None). ``low``: the same claim on the
-    page's low-dimensional generator instead, a question the paper leaves open."""
+    page's low-dimensional generator instead, a question the paper leaves open. ``rows``: that
+    study's rows when they are at hand (a stored run, :func:`sphericalae.table1.stored_table1`)."""
     from .studies import GanStudy
     from .table1 import table1_study
 
     study = GanStudy() if study is None else study
     if low:
         study = study.at_low_dim()
-    rows = [r for r in table1_study(study) if r["generator"] == "raw"]
+    rows = [r for r in (table1_study(study) if rows is None else rows) if r["generator"] == "raw"]
     if not low:
         return table1_gan(rows)
     return table1_gan(rows, label=f", with z of dimension {study.latent_dim}", key="table1_low",
@@ -753,58 +754,28 @@ def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
                     + untestable_verdicts(svae_rows, high_dim or 512), euclidean, high, high_dim or None)
 
 
-STORED = "results/verdicts.json"
-"""Where a full-scale run of the verdict page stores its rows (relative to the repository root)."""
-
-
-def _commit(where) -> str:
-    """The git commit of the checkout holding ``where``, or ``"unknown"``."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True,
-                             timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+STORED = "verdicts"
+"""The name under which a full-scale run of the verdict page keeps its rows (``results/verdicts.json``,
+:mod:`sphericalae.results`)."""
 
 
 def store_verdicts(verdicts, setting: dict, hardware: str, path=None):
     """Write ``verdicts`` (their rows), the ``setting`` they were measured at (every parameter of
-    the page), the ``hardware`` and the git commit to ``path`` (default :data:`STORED` under
-    :func:`sphericalae.pages.repository_root`), atomically."""
-    import json
+    the page), the ``hardware`` and the git commit to ``results/verdicts.json`` (or ``path``),
+    atomically (:func:`sphericalae.results.store_result`)."""
+    from .results import store_result
 
-    from pathlib import Path
-
-    from .pages import repository_root
-    from .runfiles import write_text_atomic
-
-    path = repository_root() / STORED if path is None else Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"setting": setting, "hardware": hardware, "commit": _commit(path.parent),
-           "rows": {v.key: v.row() for v in verdicts}}
-    write_text_atomic(path, json.dumps(doc, indent=1, default=str))
-    return path
+    return store_result(STORED, {"rows": {v.key: v.row() for v in verdicts}}, setting, hardware, path)
 
 
 def stored_verdicts(path=None):
     """The document :func:`store_verdicts` wrote, or None when there is none. A file that cannot be
     read as one raises ValueError naming it."""
-    import json
-    from pathlib import Path
+    from .results import stored_result
 
-    from .pages import repository_root
-
-    path = repository_root() / STORED if path is None else Path(path)
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-        if not isinstance(doc.get("rows"), dict) or "setting" not in doc or "hardware" not in doc:
-            raise ValueError("expected setting, hardware and rows")
-    except (ValueError, AttributeError) as err:
-        raise ValueError(f"{path}: not a stored verdict table ({err})") from None
+    doc = stored_result(STORED, ("rows",), path)
+    if doc is not None and not isinstance(doc["rows"], dict):
+        raise ValueError(f"{path or STORED}: not a stored verdict table (rows is not a mapping)")
     return doc
 
 

@@ -13,7 +13,8 @@ from .seeding import torch_generator
 from .studies import GENERATORS
 from .tables import floor_split
 
-__all__ = ["latents", "generate", "table1", "table1_frame", "trained_gans", "table1_study", "GENERATORS"]
+__all__ = ["latents", "generate", "table1", "table1_frame", "trained_gans", "table1_study", "own_prior_gap",
+           "store_table1", "stored_table1", "near_data_words", "STORED", "GENERATORS"]
 
 
 def latents(prior, pipeline, n, dim, seed=0, *, radius=1.0, rep=0):
@@ -127,3 +128,78 @@ def table1_study(study):
                                 radius=math.sqrt(study.latent_dim), classifier=classifier)]
 
     return cached("table1-study", study.key("n_samples", "reps"), rows, sources=(table1_study,))
+
+
+def own_prior_gap(rows) -> list:
+    """How far each generator of ``rows`` (:func:`table1_study` rows) is from the data: per generator,
+    the mean FD-CNN of its samples from its own prior (normal z, no pipeline) over seeds and
+    repetitions, the mean real-against-real floor, and their ratio (1: as good as real digits)."""
+    out = []
+    floors = [r["fd_cnn"] for r in rows if r["prior"] == "real (floor)"]
+    floor = sum(floors) / len(floors)
+    for name in dict.fromkeys(r["generator"] for r in rows):
+        own = [r["fd_cnn"] for r in rows if r["generator"] == name and r["prior"] == "normal"
+               and r["pipeline"] == "vanilla"]
+        fd = sum(own) / len(own)
+        out.append({"generator": name, "FD-CNN": fd, "floor": floor, "times the floor": fd / floor})
+    return out
+
+
+STORED = "gan_table1"
+"""The name under which a run of the GAN page keeps its Table 1 rows (``results/gan_table1.json``,
+:mod:`sphericalae.results`)."""
+
+
+def store_table1(study, hardware: str, path=None):
+    """Keep the Table 1 rows of ``study`` and of its low-dimensional twin (:func:`table1_study`) with
+    the study's fields and ``hardware``, for the default build to show (:func:`stored_table1`)."""
+    from .results import store_result
+
+    rows = {"main": table1_study(study), "low": table1_study(study.at_low_dim())}
+    return store_result(STORED, {"rows": rows}, study.as_dict(), hardware, path)
+
+
+def stored_table1(path=None):
+    """``(study, rows, doc)`` of the stored run (:func:`store_table1`): its
+    :class:`sphericalae.studies.GanStudy`, ``{"main": rows, "low": rows}`` and the whole document
+    (``hardware``, ``commit``); None when no run is stored."""
+    from .results import stored_result
+    from .studies import GanStudy
+
+    doc = stored_result(STORED, ("rows",), path)
+    if doc is None:
+        return None
+    if not isinstance(doc["rows"], dict) or set(doc["rows"]) != {"main", "low"}:
+        raise ValueError(f"{path or STORED}: not a stored Table 1 run (rows must hold main and low)")
+    return GanStudy.from_params(doc["setting"]), doc["rows"], doc
+
+
+def near_data_words(kept, here_rows) -> dict:
+    """What the GAN page and the verdict page say of the stored run (:func:`stored_table1`, or None)
+    beside this build's rows ``here_rows`` (:func:`table1_study` rows): ``"page"``, a sentence for
+    the GAN page (how far each run's raw generator is from the data, and whether the stored one is
+    nearer), ``"verdicts"`` (``{d: Verdict}`` of the stored run, empty without one) and
+    ``"verdict_line"``, the sentence under the verdict page's table. The verdicts are
+    :func:`sphericalae.claims.gan_verdict` of the stored rows, the rule of this build's rows."""
+    from .claims import gan_verdict
+
+    here = {g["generator"]: g for g in own_prior_gap(here_rows)}["raw"]
+    if kept is None:
+        none = ("No run of this page on a convolutional generator is stored (results/gan_table1.json): "
+                "the Table 1 rows rest on the small generators of the default build alone.")
+        return {"page": none, "verdicts": {}, "verdict_line": none}
+    study, rows, doc = kept
+    gap = {g["generator"]: g for g in own_prior_gap(rows["main"])}["raw"]
+    verdicts = {study.latent_dim: gan_verdict(study, rows=rows["main"]),
+                study.low_dim: gan_verdict(study, low=True, rows=rows["low"])}
+    nearer = gap["times the floor"] < here["times the floor"]
+    what = (f"{study.arch} generators of width {study.width}, {study.epochs} epochs, training seeds "
+            f"{', '.join(map(str, study.seeds))}, {study.n_samples} samples per cell; {doc['hardware']}, "
+            f"commit {doc.get('commit', 'unknown')}")
+    page = (f"The stored run ({what}): fed normal z, its raw generator scores FD-CNN {gap['FD-CNN']:.0f} against "
+            f"a floor of {gap['floor']:.1f}, {gap['times the floor']:.1f} times the floor; this build's scores "
+            f"{here['FD-CNN']:.0f}, {here['times the floor']:.1f} times its floor. The stored generator is "
+            + ("nearer the data" if nearer else "no nearer the data") + ".")
+    line = (f"Table 1 on the GAN page's stored run ({what}, {gap['times the floor']:.1f} times the FD-CNN floor): "
+            + "; ".join(f"d = {d}: {v.outcome}" for d, v in verdicts.items()) + ".")
+    return {"page": page, "verdicts": verdicts, "verdict_line": line}
