@@ -13,6 +13,7 @@ two (features computed on another thread count may differ in their last bits; no
 """
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ def main():
             for how in ("computed", "stored"):
                 seconds, rows[how] = rescore(study, source, Path(tmp) / f"{how}{r}", how == "stored")
                 times[how].append(seconds)
-    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in times.items()}
     gap = max(abs(a[m] - b[m]) / max(abs(a[m]), 1e-12) for a, b in zip(rows["computed"], rows["stored"])
               for m in ("FD-CNN", "precision", "recall"))
     print(f"prior study recomputed ({study.summary()}; {study.n_samples} samples per cell, one thread, cpu, "
