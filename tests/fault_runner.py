@@ -3,11 +3,14 @@
     python tests/fault_runner.py step:N -- train ...          # after the N-th optimizer step
     python tests/fault_runner.py write:NAME:K -- train ...    # inside the K-th write of run file NAME:
                                                               # its temporary file half written
+    python tests/fault_runner.py hold:PATH -- train ...       # wait before the first optimizer step
+                                                              # until PATH exists (no fault: a gate)
 The process kills itself, as an out-of-memory killer or a pulled plug would: no cleanup runs.
 """
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 # the checkout this file is in, not whatever sphericalae the interpreter has installed
@@ -49,6 +52,16 @@ def main():
             return real_replace(src, dst, *args, **kwargs)
 
         os.replace = replace
+    elif kind == "hold":
+        gate, real_step, held = Path(rest), torch.optim.Adam.step, [False]
+
+        def step(self, *args, **kwargs):
+            while not held[0] and not gate.exists():      # the run holds its folder's lock meanwhile
+                time.sleep(0.05)
+            held[0] = True
+            return real_step(self, *args, **kwargs)
+
+        torch.optim.Adam.step = step
     else:
         raise SystemExit(f"unknown fault {spec!r}")
     from sphericalae.__main__ import main as cli

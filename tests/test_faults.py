@@ -248,13 +248,16 @@ def test_two_train_runs_into_one_new_folder_the_second_is_refused_nothing_lost(t
     one line naming the first's pid, and the folder holds the first run, whole."""
     from sphericalae.runlock import LOCK_NAME
 
-    out = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "sphericalae", *ARGS, "--out", str(out)], cwd=HERE.parent,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, gate = tmp_path / "run", tmp_path / "gate"
+    # the first run waits at its first step until the gate opens: it holds the lock while the second asks
+    first = subprocess.Popen([sys.executable, str(HERE / "fault_runner.py"), f"hold:{gate}", "--", *ARGS,
+                              "--out", str(out)], cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
     wait_for(out / LOCK_NAME, first)
     argv = [a if a != "vae" else "sae" for a in ARGS]
     second = subprocess.run([sys.executable, "-m", "sphericalae", *argv, "--out", str(out)], cwd=HERE.parent,
                             capture_output=True, text=True, timeout=600)
+    gate.touch()
     assert second.returncode == 2 and f"pid {first.pid}" in second.stderr, second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
     assert first.wait(timeout=600) == 0, first.communicate()
