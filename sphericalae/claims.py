@@ -725,6 +725,14 @@ def _cost_rank(fn) -> int:
     return _LONGEST.index(fn.__name__) if fn.__name__ in _LONGEST else len(_LONGEST)
 
 
+def _study_jobs(studies, grids) -> list:
+    """``[(study function, grid)]``, every grid's study of one kind before the next kind
+    (:func:`_cost_rank`, the longest first; the higher dimension first within a kind): the t-SNE
+    maps of both dimensions start before any cheap study."""
+    return [(fn, g) for fn in sorted(studies, key=_cost_rank)
+            for g in sorted(grids, key=lambda g: -g.latent_dim)]
+
+
 def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
     """Every row of the verdict page at the studies ``digits`` (:class:`sphericalae.studies.DigitStudy`),
     ``gan`` (:class:`sphericalae.studies.GanStudy`) and ``w2`` (:class:`sphericalae.studies.W2Study`),
@@ -744,8 +752,8 @@ def all_verdicts(digits=None, gan=None, w2=None, high_dim=512):
         study_models(g, progress=False)                  # each grid of models trained in parallel,
     for g in gans:
         trained_gans(g)
-    studies = sorted((*DIGIT_STUDIES, *PROBE_STUDIES, prior_null_study, training_report), key=_cost_rank)
-    compute_in_parallel([(fn, g) for g in reversed(grids) for fn in studies]   # then every study side by side,
+    studies = (*DIGIT_STUDIES, *PROBE_STUDIES, prior_null_study, training_report)
+    compute_in_parallel(_study_jobs(studies, grids)                          # then every study side by side,
                         + [(table1_study, g) for g in gans], digits.device)   # the longest first
     rows, euclidean = digit_verdicts(digits)
     high = {v.key: v for v in digit_verdicts(grids[1])[0]} if high_dim else {}

@@ -563,3 +563,18 @@ def test_new_margins_have_reasons_and_units():
     assert MARGINS["mean resultant length"].of is None       # near 0 for uniform: its own units
     assert MARGINS["top eigenvalue × p"].of and MARGINS["sharpness"].size == MARGINS["MSE"].size
     assert MARGINS["binarised FD-CNN"].size == MARGINS["FD-CNN"].size
+
+
+def test_the_verdict_studies_go_to_the_pool_the_longest_kind_first_at_both_dimensions():
+    from sphericalae.claims import _study_jobs
+    from sphericalae.dimension import training_report
+    from sphericalae.experiments import DIGIT_STUDIES
+    from sphericalae.nulls import prior_null_study
+    from sphericalae.probes import PROBE_STUDIES
+    from sphericalae.studies import DigitStudy
+
+    studies = (*DIGIT_STUDIES, *PROBE_STUDIES, prior_null_study, training_report)
+    jobs = _study_jobs(studies, [DigitStudy(), DigitStudy(latent_dim=512)])
+    named = [(fn.__name__, g.latent_dim) for fn, g in jobs]
+    assert named[:4] == [("prior_study", 512), ("prior_study", 10), ("tsne_study", 512), ("tsne_study", 10)]
+    assert len(jobs) == 2 * len(studies) and len(set(named)) == len(named)
