@@ -779,11 +779,11 @@ def store_verdicts(verdicts, setting: dict, hardware: str, path=None):
 def stored_verdicts(path=None):
     """The document :func:`store_verdicts` wrote, or None when there is none. A file that cannot be
     read as one raises ValueError naming it."""
-    from .results import stored_result
+    from .results import result_path, stored_result
 
     doc = stored_result(STORED, ("rows",), path)
     if doc is not None and not isinstance(doc["rows"], dict):
-        raise ValueError(f"{path or STORED}: not a stored verdict table (rows is not a mapping)")
+        raise ValueError(f"{result_path(STORED, path)}: not a stored verdict table (rows is not a mapping)")
     return doc
 
 

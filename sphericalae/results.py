@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["RESULTS", "store_result", "stored_result", "hardware"]
+__all__ = ["RESULTS", "result_path", "store_result", "stored_result", "hardware"]
 
 RESULTS = "results"
 """The folder of kept runs, relative to the repository root (:func:`sphericalae.pages.repository_root`)."""
 
 
-def _path(name: str, path=None) -> Path:
+def result_path(name: str, path=None) -> Path:
+    """The file of ``name``'s kept run: ``path`` when given, else ``results/NAME.json`` under the
+    repository root."""
     from .pages import repository_root
 
     return repository_root() / RESULTS / f"{name}.json" if path is None else Path(path)
@@ -52,7 +54,7 @@ def store_result(name: str, payload: dict, setting: dict, hardware: str, path=No
     atomically; returns the path. ``setting``: every parameter of the run."""
     from .runfiles import write_text_atomic
 
-    path = _path(name, path)
+    path = result_path(name, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"setting": setting, "hardware": hardware, "commit": _commit(path.parent), **payload}
     write_text_atomic(path, json.dumps(doc, indent=1, default=str))
@@ -63,7 +65,7 @@ def stored_result(name: str, required=(), path=None):
     """The document :func:`store_result` wrote for ``name``, or None when there is none. A file that is
     not such a document (no setting or hardware, or a field of ``required`` missing) raises
     ValueError naming it."""
-    path = _path(name, path)
+    path = result_path(name, path)
     if not path.is_file():
         return None
     try:

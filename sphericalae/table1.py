@@ -163,14 +163,14 @@ def stored_table1(path=None):
     """``(study, rows, doc)`` of the stored run (:func:`store_table1`): its
     :class:`sphericalae.studies.GanStudy`, ``{"main": rows, "low": rows}`` and the whole document
     (``hardware``, ``commit``); None when no run is stored."""
-    from .results import stored_result
+    from .results import result_path, stored_result
     from .studies import GanStudy
 
     doc = stored_result(STORED, ("rows",), path)
     if doc is None:
         return None
     if not isinstance(doc["rows"], dict) or set(doc["rows"]) != {"main", "low"}:
-        raise ValueError(f"{path or STORED}: not a stored Table 1 run (rows must hold main and low)")
+        raise ValueError(f"{result_path(STORED, path)}: not a stored Table 1 run (rows must hold main and low)")
     return GanStudy.from_params(doc["setting"]), doc["rows"], doc
 
 

@@ -139,6 +139,9 @@ def test_stored_verdicts_round_trip_and_a_bad_file_is_named(tmp_path):
     (tmp_path / "bad.json").write_text('{"rows": 3}')
     with pytest.raises(ValueError, match="bad.json"):
         stored_verdicts(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text('{"rows": [], "setting": {}, "hardware": "cpu"}')
+    with pytest.raises(ValueError, match="list.json.*not a mapping"):
+        stored_verdicts(tmp_path / "list.json")
 
 
 
