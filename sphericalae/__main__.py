@@ -13,18 +13,17 @@ Under torchrun the same train command runs data-parallel (DistributedDataParalle
 
 Mistakes (an unknown option value, a bad run folder, an unreadable checkpoint, a NaN) end with one
 line on stderr and exit status 2. Ctrl-C (SIGINT, also when the shell started the command with
-SIGINT ignored, as it does for a background job) ends with status 130, SIGTERM with 143, each in
-one line saying which checkpoint is kept and how to resume; a run stopped before its first
-checkpoint leaves no folder.
+SIGINT ignored, as it does for a background job) ends with status 130, SIGTERM with 143, as a
+shell reports them, each in one line saying which checkpoint is kept and how to resume; a run
+stopped before its first checkpoint leaves no folder. A signal that lands inside a callback is
+raised just after it (sphericalae.signals), so no stop is lost.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
-import signal
 import sys
-import threading
 import typing
 import warnings
 from pathlib import Path
@@ -33,6 +32,7 @@ from .checks import seed_value
 from .config import TrainConfig
 from .models import ModelConfig
 from .ops import PIPELINES, PRIORS, pipeline_name, prior_name
+from .signals import Terminated, stop_signals
 
 _BOOL = {"auto": None, "on": True, "off": False, "true": True, "false": False}
 
@@ -241,50 +241,35 @@ def _last_checkpoint(out, load):
     return "no checkpoint was written, so there is nothing to resume"
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised where the process is so that a run's clean-up happens."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
-
-
-def _catch_signals():
-    """Make SIGINT raise ``KeyboardInterrupt`` and SIGTERM :class:`Terminated`, even when the process
-    was started with SIGINT ignored; returns the previous handlers (none off the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
-            signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate)}
+def _command(args):
+    if args.command == "train":
+        _train(args)
+    elif args.command == "train-gan":
+        _train_gan(args)
+    else:
+        _sample(args)
 
 
 def main(argv=None):
     ap = _parser()
     args = ap.parse_args(argv)
-    previous = _catch_signals()
-    try:
-        if args.command == "train":
-            _train(args)
-        elif args.command == "train-gan":
-            _train_gan(args)
-        else:
-            _sample(args)
-    except (KeyboardInterrupt, Terminated) as err:
-        where = ""
-        if args.command in ("train", "train-gan"):
-            from .gan import load_gan_checkpoint
-            from .models import load_checkpoint
+    with stop_signals():
+        try:
+            _command(args)
+        except (KeyboardInterrupt, Terminated) as err:
+            where = ""
+            if args.command in ("train", "train-gan"):
+                from .gan import load_gan_checkpoint
+                from .models import load_checkpoint
 
-            where = "; " + _last_checkpoint(args.out, load_checkpoint if args.command == "train" else load_gan_checkpoint)
-        stopped = isinstance(err, Terminated)
-        print(f"{'terminated' if stopped else 'interrupted'}{where}", file=sys.stderr)
-        return 143 if stopped else 130
-    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, OSError) as err:
-        print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
-        return 2
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+                load = load_checkpoint if args.command == "train" else load_gan_checkpoint
+                where = "; " + _last_checkpoint(args.out, load)
+            stopped = isinstance(err, Terminated)
+            print(f"{'terminated' if stopped else 'interrupted'}{where}", file=sys.stderr)
+            return 143 if stopped else 130
+        except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, OSError) as err:
+            print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -41,15 +41,14 @@ import json
 import math
 import os
 import re
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 import yaml
 
 from .runlock import run_lock
+from .signals import Terminated, stop_signals
 
 _ANY = object()          # a parameter whose default is not a literal: any literal value is accepted
 MAX_DEPTH = 32
@@ -91,10 +90,6 @@ def check_page_name(name, where: str) -> str:
         raise ValueError(f"{where}: {name!r} is not a page name (letters, digits, '_' and '-', no path: "
                          "a page of the book is named as book/NAME.md without folder or suffix)")
     return name
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so that a run's clean-up and record happen."""
 
 
 def load_plan(path: Path | str = "reproduce.yml") -> dict:
@@ -239,7 +234,7 @@ def run_page(name: str, parameters: dict, book_dir: Path = Path("book"), out_dir
     ``out_dir/name.ipynb``; returns seconds. The notebook is written as ``name.partial.ipynb`` and
     renamed when the page has run to the end; a failure or an interruption leaves the partial
     notebook, and ``runs.tsv`` records ``started`` and then ``ok``, ``failed`` or ``interrupted``.
-    Exceptions (papermill's execution error, ``KeyboardInterrupt``, :class:`Terminated`) propagate.
+    Exceptions (papermill's execution error, ``KeyboardInterrupt``, :class:`~sphericalae.signals.Terminated`) propagate.
     The caller checks ``parameters`` and holds the folder's lock."""
     import papermill
 
@@ -307,10 +302,6 @@ def _plan_runs(args) -> list:
     return runs
 
 
-def _terminate(signum, frame):
-    raise Terminated()
-
-
 def _run_all(args) -> int:
     runs = _plan_runs(args)
     out = Path(args.out)
@@ -342,11 +333,9 @@ def main(argv=None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
     args = _parser().parse_args(argv)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
     try:
-        return _run_all(args)
+        with stop_signals():       # Ctrl-C works even when started with SIGINT ignored (a background job)
+            return _run_all(args)
     except PapermillExecutionError as err:
         why = str(err.evalue).splitlines()[0] if err.evalue else ""
         print(f"error: a page failed in cell {err.exec_count}: {err.ename}: {why} (partial notebook and "
@@ -361,10 +350,6 @@ def main(argv=None) -> int:
     except Terminated:
         print(f"terminated; the partial notebook and its status are in {args.out}", file=sys.stderr)
         return 143
-    finally:
-        if main_thread:        # Ctrl-C works even when started with SIGINT ignored (a background job)
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":
