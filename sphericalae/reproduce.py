@@ -234,8 +234,9 @@ def run_page(name: str, parameters: dict, book_dir: Path = Path("book"), out_dir
     ``out_dir/name.ipynb``; returns seconds. The notebook is written as ``name.partial.ipynb`` and
     renamed when the page has run to the end; a failure or an interruption leaves the partial
     notebook, and ``runs.tsv`` records ``started`` and then ``ok``, ``failed`` or ``interrupted``.
-    Exceptions (papermill's execution error, ``KeyboardInterrupt``, :class:`~sphericalae.signals.Terminated`) propagate.
-    The caller checks ``parameters`` and holds the folder's lock."""
+    Exceptions (papermill's execution error, ``KeyboardInterrupt``,
+    :class:`~sphericalae.signals.Terminated`) propagate. The caller checks ``parameters`` and holds
+    the folder's lock."""
     import papermill
 
     src = Path(book_dir) / f"{check_page_name(name, 'page')}.md"

@@ -217,7 +217,8 @@ def test_reproduce_locks_its_folder_and_sigterm_leaves_a_record(tmp_path):
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=600)
     # our one line; the kernel, killed with the run, may print its own shutdown noise after it
-    assert shell_status(first.returncode) == 143 and sum(line.startswith("terminated;") for line in err.splitlines()) == 1, err
+    terminated = sum(line.startswith("terminated;") for line in err.splitlines())
+    assert shell_status(first.returncode) == 143 and terminated == 1, err
     out = tmp_path / "out"
     assert not (out / "slow.ipynb").exists() and (out / "slow.partial.ipynb").exists()
     status = [line.split("\t")[-1] for line in (out / "runs.tsv").read_text().splitlines()]
