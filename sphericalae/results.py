@@ -4,7 +4,8 @@ with the setting it was measured at, the hardware, the git commit and what it me
 A page run with ``store`` set (a full-scale run of ``reproduce.yml``, or a longer run on this
 machine) writes its document with :func:`store_result`; the default build reads it with
 :func:`stored_result` and shows it beside its own numbers, saying where it came from. The verdict
-page keeps its rows in ``verdicts.json``, the GAN page its Table 1 rows in ``gan_table1.json``.
+page keeps its rows in ``verdicts.json``, the GAN page its Table 1 rows in ``gan_table1.json``,
+the faces page its full-scale Table 2 in ``faces.json``.
 """
 from __future__ import annotations
 
